@@ -1,0 +1,1 @@
+"""Small shared helpers: environment parsing, retry with backoff, secret redaction."""

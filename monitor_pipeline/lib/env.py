@@ -1,0 +1,84 @@
+"""Typed reads of environment variables, each error naming the variable (SPEC §2)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+
+from monitor_pipeline.errors import ConfigError
+
+TRUE_WORDS = frozenset({"true", "1", "yes", "y", "ja", "j", "on"})
+FALSE_WORDS = frozenset({"false", "0", "no", "n", "nej", "off"})
+
+
+def _raw(name: str, environ: Mapping[str, str] | None) -> str | None:
+    value = (os.environ if environ is None else environ).get(name)
+    if value is None or value.strip() == "":
+        return None
+    return value.strip()
+
+
+def env_str(name: str, default: str | None = None, environ: Mapping[str, str] | None = None) -> str | None:
+    value = _raw(name, environ)
+    return default if value is None else value
+
+
+def env_required(name: str, environ: Mapping[str, str] | None = None) -> str:
+    value = _raw(name, environ)
+    if value is None:
+        raise ConfigError(f"{name} is not set")
+    return value
+
+
+def env_bool(name: str, default: bool, environ: Mapping[str, str] | None = None) -> bool:
+    value = _raw(name, environ)
+    if value is None:
+        return default
+    word = value.lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ConfigError(f"{name}={value!r} is not a boolean (use true/false, 1/0, yes/no)")
+
+
+def env_int(name: str, default: int, environ: Mapping[str, str] | None = None, *, low: int | None = None,
+            high: int | None = None) -> int:
+    value = _raw(name, environ)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r} is not a whole number") from None
+    if (low is not None and number < low) or (high is not None and number > high):
+        raise ConfigError(f"{name}={number} is out of range ({low}–{high})")
+    return number
+
+
+def env_float(name: str, default: float, environ: Mapping[str, str] | None = None, *, low: float | None = None,
+              high: float | None = None) -> float:
+    value = _raw(name, environ)
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r} is not a number") from None
+    if (low is not None and number < low) or (high is not None and number > high):
+        raise ConfigError(f"{name}={number} is out of range ({low}–{high})")
+    return number
+
+
+def env_json_object(name: str, environ: Mapping[str, str] | None = None) -> dict:
+    value = _raw(name, environ)
+    if value is None:
+        return {}
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{name} is not valid JSON: {exc.msg} at position {exc.pos}") from None
+    if not isinstance(parsed, dict):
+        raise ConfigError(f"{name} must be a JSON object, got {type(parsed).__name__}")
+    return parsed
