@@ -1,0 +1,48 @@
+# monitor_pipeline — the two commands of the README are `make demo` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export DAGSTER_HOME ?= $(CURDIR)/.local/dagster_home
+
+.PHONY: install demo test bench dev sandbox validate clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+## Run the customer sync (and the export) against the embedded default: local folder + App4Sales sandbox.
+demo: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/monitor-pipeline demo
+
+## The whole test suite (what .ci/run calls).
+test: install
+	$(BIN)/dagster definitions validate -w workspace.yaml
+	$(BIN)/pytest
+
+## Benchmarks: normalization ratios and the end-to-end sync (minutes; not part of `make test`).
+bench: install
+	$(BIN)/python -m benchmarks.bench_normalize
+	$(BIN)/python -m benchmarks.bench_sync
+
+## The Dagster UI with the embedded default running (sandbox + local folder).
+dev: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/monitor-pipeline dev
+
+## Just the App4Sales sandbox, in the foreground.
+sandbox: install
+	$(BIN)/monitor-pipeline sandbox serve
+
+validate: install
+	$(BIN)/dagster definitions validate -w workspace.yaml
+
+clean:
+	rm -rf .local bench_data

@@ -1,0 +1,45 @@
+"""Asset ``customers_xml``: Monitor's customer export, downloaded once it has stopped changing."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+
+from monitor_pipeline.lib.fetch import FileStillBeingWritten, download_when_stable
+from monitor_pipeline.resources.connector_settings import ConnectorSettings
+from monitor_pipeline.resources.file_transport import MonitorFileTransport
+from monitor_pipeline.transport import TransportError
+
+GROUP = "customer_sync"
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"xml", "ftp"},
+    io_manager_key="monitor_storage",
+    description="customers.xml from MONITOR_FTP_URL / MONITOR_CUSTOMERS_FOLDER, byte for byte.",
+)
+def customers_xml(context: dg.AssetExecutionContext, monitor_ftp: MonitorFileTransport,
+                  connector_settings: ConnectorSettings) -> dg.Output[Path]:
+    remote = connector_settings.customers_xml_path()
+    local = Path(tempfile.mkdtemp(prefix="customers_xml-")) / "customers.xml"
+    try:
+        with monitor_ftp.open() as transport:
+            context.log.info(f"Downloading {remote} from {transport.description}")
+            fetched = download_when_stable(transport, remote, local,
+                                           stability_seconds=connector_settings.stability_seconds)
+    except (FileStillBeingWritten, TransportError) as exc:
+        raise dg.Failure(description=str(exc), allow_retries=getattr(exc, "transient", False)) from None
+    context.log.info(f"Downloaded {fetched.size:,} bytes, sha256 {fetched.sha256[:12]}…")
+    return dg.Output(
+        fetched.path,
+        metadata={
+            "source": monitor_ftp.description + "/" + remote,
+            "size_bytes": fetched.size,
+            "server_mtime": dg.MetadataValue.timestamp(fetched.mtime),
+            "sha256": fetched.sha256,
+        },
+        data_version=dg.DataVersion(fetched.sha256),
+    )

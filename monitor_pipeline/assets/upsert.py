@@ -1,0 +1,77 @@
+"""Asset ``customer_upsert_batches``: the frames upserted into App4Sales (SPEC §5)."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pandas as pd
+
+from monitor_pipeline.app4sales.errors import App4SalesError
+from monitor_pipeline.app4sales.sync import DeactivationRefusedError, SyncSettings, run_sync
+from monitor_pipeline.resources.app4sales import App4SalesApi
+from monitor_pipeline.resources.connector_settings import ConnectorSettings
+
+GROUP = "customer_sync"
+
+
+class UpsertConfig(dg.Config):
+    full_refresh: bool = False
+    """Send every customer, not only the new, changed and inactive ones."""
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"app4sales", "http"},
+    description="Customers upserted into App4Sales in batches of MONITOR_BATCH_SIZE: only new, changed or "
+                "inactive ones (reactivated), scripts BeforeUpdateCustomers/UpdateCustomers around them.",
+    check_specs=[dg.AssetCheckSpec("no_failed_customers", asset="customer_upsert_batches",
+                                   description="Every customer to send was accepted by App4Sales.")],
+)
+def customer_upsert_batches(context: dg.AssetExecutionContext, config: UpsertConfig, customers: pd.DataFrame,
+                            customer_addresses: pd.DataFrame, customer_contacts: pd.DataFrame,
+                            customer_dashboards: pd.DataFrame, app4sales: App4SalesApi,
+                            connector_settings: ConnectorSettings) -> dg.MaterializeResult:
+    settings = SyncSettings(
+        batch_size=connector_settings.batch_size,
+        enable_price_deduplication=connector_settings.enable_price_deduplication,
+        deactivate_missing=connector_settings.deactivate_missing,
+        deactivate_max_fraction=connector_settings.deactivate_max_fraction,
+        full_refresh=config.full_refresh,
+    )
+
+    def progress(batch_no: int, batches_total: int, sent: int, total: int) -> None:
+        context.log.info(f"Batch {batch_no}/{batches_total} stored: {sent:,}/{total:,} customers sent")
+
+    try:
+        with app4sales.client() as client:
+            context.log.info(f"Syncing {len(customers):,} customers into App4Sales administration "
+                             f"'{client.administration}'{' (full refresh)' if config.full_refresh else ''}")
+            result = run_sync(client, customers, customer_addresses, customer_contacts, customer_dashboards,
+                              state_dir=connector_settings.state_dir, settings=settings, on_progress=progress,
+                              log=context.log)
+    except (DeactivationRefusedError, App4SalesError) as exc:
+        raise dg.Failure(description=str(exc), allow_retries=getattr(exc, "transient", False)) from None
+
+    for failure in result.failures[:50]:
+        context.log.error(f"{failure['CustomerCode']}: {failure['message']}")
+    for code, count in result.unknown_price_lists:
+        context.log.warning(f"Price list {code!r} is unknown to App4Sales ({count} customers)")
+    context.log.info(f"Created {result.created}, updated {result.updated}, reactivated {result.reactivated}, "
+                     f"unchanged {result.unchanged}, deactivated {result.deactivated}, failed {result.failed}")
+    return dg.MaterializeResult(
+        metadata={
+            "created": result.created, "updated": result.updated, "reactivated": result.reactivated,
+            "unchanged": result.unchanged, "deactivated": result.deactivated, "failed": result.failed,
+            "sent": result.created + result.updated + result.reactivated,
+            "dashboards_sent": result.dashboards_sent, "batches": result.batches, "requests": result.requests,
+            "duration_s": dg.MetadataValue.float(round(result.duration_s, 3)),
+            "scripts_run": ", ".join(result.scripts_run) or "none",
+            "scripts_skipped": ", ".join(result.scripts_skipped) or "none",
+            "unknown_price_lists": len(result.unknown_price_lists),
+            "full_refresh": config.full_refresh,
+        },
+        check_results=[dg.AssetCheckResult(
+            check_name="no_failed_customers", passed=result.failed == 0,
+            metadata={"failed": result.failed,
+                      "examples": "; ".join(f"{f['CustomerCode']}: {f['message']}" for f in result.failures[:5])},
+        )],
+    )

@@ -1,0 +1,133 @@
+"""``monitor-pipeline``: the demo against the embedded default, the UI, and the App4Sales sandbox."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+from monitor_pipeline.lib import defaults
+
+
+def _port_open(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def _prepare_dagster_home() -> Path:
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(defaults.local_home() / "dagster_home")))
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        shutil.copy(defaults.REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    return home
+
+
+def seed_local_ftp_folder() -> Path:
+    """Put the bundled sample export (flat and nested customers in one file) where the sync looks."""
+    from monitor_pipeline.samples import write_demo_customers_xml
+
+    folder = defaults.default_ftp_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "customers.xml"
+    write_demo_customers_xml(target)
+    return target
+
+
+@contextmanager
+def embedded_sandbox():
+    """The App4Sales sandbox on 127.0.0.1:8765: reuse a running one, else start one in this process."""
+    if _port_open(defaults.SANDBOX_HOST, defaults.SANDBOX_PORT):
+        print(f"Using the App4Sales sandbox already running at {defaults.default_app4sales_url()}")
+        yield
+        return
+    from monitor_pipeline.sandbox import start_sandbox_in_thread
+
+    db = defaults.local_home() / "sandbox.sqlite"
+    db.parent.mkdir(parents=True, exist_ok=True)
+    handle = start_sandbox_in_thread(db, host=defaults.SANDBOX_HOST, port=defaults.SANDBOX_PORT,
+                                     users={defaults.SANDBOX_USERNAME: defaults.SANDBOX_PASSWORD})
+    print(f"Started the App4Sales sandbox at {defaults.default_app4sales_url()} (data in {db})")
+    try:
+        yield
+    finally:
+        handle.stop()
+
+
+def _sandbox_extras():
+    from monitor_pipeline.sandbox.admin import SandboxAdmin
+
+    return SandboxAdmin(defaults.default_app4sales_url(), defaults.SANDBOX_USERNAME, defaults.SANDBOX_PASSWORD)
+
+
+def demo(_: argparse.Namespace) -> int:
+    _prepare_dagster_home()
+    for name in ("MONITOR_FTP_URL", "APP4SALES_URL"):
+        if os.environ.get(name):
+            print(f"note: {name} is set; the demo runs against the embedded default regardless", file=sys.stderr)
+            del os.environ[name]
+    xml = seed_local_ftp_folder()
+    print(f"Monitor's FTP folder (embedded default): {xml.parent}  ← customers.xml from the bundled samples")
+
+    from dagster import DagsterInstance
+
+    with embedded_sandbox():
+        extras = _sandbox_extras()
+        for script in ("BeforeUpdateCustomers", "UpdateCustomers"):
+            extras.register_script(script)
+        from monitor_pipeline.definitions import defs
+
+        instance = DagsterInstance.get()
+        from monitor_pipeline.demo import print_sync_summary, run_export_demo, run_sync_demo
+
+        sync = run_sync_demo(defs, instance)
+        print_sync_summary(sync, defs)
+        if not sync.success:
+            return 1
+        return run_export_demo(defs, instance, extras)
+
+
+def dev(_: argparse.Namespace) -> int:
+    """Sandbox in this process, seeded folder, then `dagster dev` on the workspace."""
+    _prepare_dagster_home()
+    xml = seed_local_ftp_folder()
+    print(f"Monitor's FTP folder: {xml.parent}")
+    with embedded_sandbox():
+        _sandbox_extras().register_script("BeforeUpdateCustomers")
+        _sandbox_extras().register_script("UpdateCustomers")
+        print(f"App4Sales sandbox page: http://{defaults.SANDBOX_HOST}:{defaults.SANDBOX_PORT}/"
+              f"{defaults.SANDBOX_ADMINISTRATION}/")
+        command = [str(Path(sys.executable).with_name("dagster")), "dev", "-w",
+                   str(defaults.REPO_ROOT / "workspace.yaml")]
+        try:
+            return subprocess.call(command, cwd=defaults.REPO_ROOT)
+        except KeyboardInterrupt:
+            return 0
+
+
+def sandbox(args: argparse.Namespace) -> int:
+    from monitor_pipeline.sandbox.__main__ import main as sandbox_main
+
+    return sandbox_main(args.rest)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="monitor-pipeline", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("demo", help="sync the bundled sample into the sandbox, then export a new customer").set_defaults(func=demo)
+    commands.add_parser("dev", help="the Dagster UI with the embedded default running").set_defaults(func=dev)
+    sandbox_parser = commands.add_parser("sandbox", help="the App4Sales sandbox: serve | create-customer …",
+                                         add_help=False)
+    sandbox_parser.add_argument("rest", nargs=argparse.REMAINDER)
+    sandbox_parser.set_defaults(func=sandbox)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

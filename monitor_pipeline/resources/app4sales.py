@@ -1,0 +1,29 @@
+"""The App4Sales HTTP API (``app4sales-api.md``) as a Dagster resource."""
+
+from __future__ import annotations
+
+import dagster as dg
+from pydantic import Field
+
+from monitor_pipeline.app4sales.client import App4SalesClient
+from monitor_pipeline.lib.retry import RetryPolicy
+
+
+class App4SalesApi(dg.ConfigurableResource):
+    """One App4Sales administration; the path segment before ``/api/`` in ``url`` names it."""
+
+    url: str = Field(description="API base URL, e.g. http://127.0.0.1:8765/demo/api/app4sales/")
+    username: str = ""
+    password: str = Field(default="", description="set through EnvVar('APP4SALES_PASSWORD')")
+    connect_timeout: float = 5.0
+    read_timeout: float = 60.0
+    retry_attempts: int = Field(default=5, ge=1, le=20)
+    retry_backoff_seconds: float = 0.5
+
+    def client(self) -> App4SalesClient:
+        """A new client (its own connection pool); use it as a context manager."""
+        return App4SalesClient(
+            self.url, self.username, self.password,
+            connect_timeout=self.connect_timeout, read_timeout=self.read_timeout,
+            retry=RetryPolicy(attempts=self.retry_attempts, base=self.retry_backoff_seconds),
+        )
