@@ -1,7 +1,12 @@
-"""Assets of the customer sync: raw export → frames → App4Sales."""
+"""Assets of the customer sync: raw export → frames → App4Sales; one partition per tenant when there are tenants."""
 
-from monitor_pipeline.assets.customer_frames import customer_frames
-from monitor_pipeline.assets.customers_xml import customers_xml
-from monitor_pipeline.assets.upsert import customer_upsert_batches
+import dagster as dg
 
-customer_sync_assets = [customers_xml, customer_frames, customer_upsert_batches]
+from monitor_pipeline.assets.customer_frames import build_customer_frames
+from monitor_pipeline.assets.customers_xml import build_customers_xml
+from monitor_pipeline.assets.upsert import build_customer_upsert_batches
+
+
+def build_customer_sync_assets(partitions_def: dg.PartitionsDefinition | None = None) -> list[dg.AssetsDefinition]:
+    return [build_customers_xml(partitions_def), build_customer_frames(partitions_def),
+            build_customer_upsert_batches(partitions_def)]

@@ -11,7 +11,9 @@ import pandas as pd
 
 from monitor_pipeline.customers import CustomersXmlError, NormalizeSettings, normalize_customers
 from monitor_pipeline.resources.connector_settings import ConnectorSettings
+from monitor_pipeline.assets.customers_xml import FTP_POOL
 from monitor_pipeline.resources.file_transport import MonitorFileTransport
+from monitor_pipeline.tenants import tenant_of
 from monitor_pipeline.transport import RemoteNotFoundError
 
 GROUP = "customer_sync"
@@ -54,15 +56,28 @@ def _extra_data(monitor_ftp: MonitorFileTransport, settings: ConnectorSettings,
     return local.read_bytes()
 
 
-@dg.multi_asset(
-    outs={name: dg.AssetOut(group_name=GROUP, io_manager_key="monitor_storage", description=text,
-                            kinds={"pandas", "parquet"})
-          for name, text in FRAMES.items()},
-    check_specs=CHECKS,
-    can_subset=False,
-)
-def customer_frames(context: dg.AssetExecutionContext, customers_xml: Path, monitor_ftp: MonitorFileTransport,
-                    connector_settings: ConnectorSettings):
+def build_customer_frames(partitions_def: dg.PartitionsDefinition | None = None) -> dg.AssetsDefinition:
+    @dg.multi_asset(
+        name="customer_frames",
+        outs={name: dg.AssetOut(group_name=GROUP, io_manager_key="monitor_storage", description=text,
+                                kinds={"pandas", "parquet"})
+              for name, text in FRAMES.items()},
+        check_specs=CHECKS,
+        can_subset=False,
+        partitions_def=partitions_def,
+        pool=FTP_POOL,
+    )
+    def customer_frames(context: dg.AssetExecutionContext, customers_xml: Path, monitor_ftp: MonitorFileTransport,
+                        connector_settings: ConnectorSettings):
+        tenant = tenant_of(context)
+        yield from normalize_frames(context, customers_xml, monitor_ftp.for_tenant(tenant),
+                                    connector_settings.for_tenant(tenant))
+
+    return customer_frames
+
+
+def normalize_frames(context: dg.AssetExecutionContext, customers_xml: Path, monitor_ftp: MonitorFileTransport,
+                     connector_settings: ConnectorSettings):
     settings = NormalizeSettings(
         language_map=connector_settings.language_map,
         default_action_price_list_code=connector_settings.default_action_price_list_code,

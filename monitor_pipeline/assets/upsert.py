@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import dagster as dg
 import pandas as pd
 
@@ -11,6 +13,7 @@ from monitor_pipeline.resources.app4sales import App4SalesApi
 from monitor_pipeline.resources.connector_settings import ConnectorSettings
 
 GROUP = "customer_sync"
+APP4SALES_POOL = "app4sales"
 
 
 class UpsertConfig(dg.Config):
@@ -18,18 +21,34 @@ class UpsertConfig(dg.Config):
     """Send every customer, not only the new, changed and inactive ones."""
 
 
-@dg.asset(
-    group_name=GROUP,
-    kinds={"app4sales", "http"},
-    description="Customers upserted into App4Sales in batches of MONITOR_BATCH_SIZE: only new, changed or "
-                "inactive ones (reactivated), scripts BeforeUpdateCustomers/UpdateCustomers around them.",
-    check_specs=[dg.AssetCheckSpec("no_failed_customers", asset="customer_upsert_batches",
-                                   description="Every customer to send was accepted by App4Sales.")],
-)
-def customer_upsert_batches(context: dg.AssetExecutionContext, config: UpsertConfig, customers: pd.DataFrame,
-                            customer_addresses: pd.DataFrame, customer_contacts: pd.DataFrame,
-                            customer_dashboards: pd.DataFrame, app4sales: App4SalesApi,
-                            connector_settings: ConnectorSettings) -> dg.MaterializeResult:
+def build_customer_upsert_batches(partitions_def: dg.PartitionsDefinition | None = None) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="customer_upsert_batches",
+        group_name=GROUP,
+        kinds={"app4sales", "http"},
+        partitions_def=partitions_def,
+        pool=APP4SALES_POOL,
+        freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26), warn_window=timedelta(hours=2)),
+        description="Customers upserted into App4Sales in batches of MONITOR_BATCH_SIZE: only new, changed or "
+                    "inactive ones (reactivated), scripts BeforeUpdateCustomers/UpdateCustomers around them.",
+        check_specs=[dg.AssetCheckSpec("no_failed_customers", asset="customer_upsert_batches",
+                                       description="Every customer to send was accepted by App4Sales.")],
+    )
+    def customer_upsert_batches(context: dg.AssetExecutionContext, config: UpsertConfig, customers: pd.DataFrame,
+                                customer_addresses: pd.DataFrame, customer_contacts: pd.DataFrame,
+                                customer_dashboards: pd.DataFrame, app4sales: App4SalesApi,
+                                connector_settings: ConnectorSettings) -> dg.MaterializeResult:
+        tenant = tenant_of(context)
+        frames = (customers, customer_addresses, customer_contacts, customer_dashboards)
+        return upsert_customers(context, config, frames, app4sales.for_tenant(tenant),
+                                connector_settings.for_tenant(tenant))
+
+    return customer_upsert_batches
+
+
+def upsert_customers(context: dg.AssetExecutionContext, config: UpsertConfig, frames: tuple[pd.DataFrame, ...],
+                     app4sales: App4SalesApi, connector_settings: ConnectorSettings) -> dg.MaterializeResult:
+    customers, customer_addresses, customer_contacts, customer_dashboards = frames
     settings = SyncSettings(
         batch_size=connector_settings.batch_size,
         enable_price_deduplication=connector_settings.enable_price_deduplication,

@@ -18,6 +18,7 @@ from monitor_pipeline.resources.app4sales import App4SalesApi
 from monitor_pipeline.resources.connector_settings import ConnectorSettings
 from monitor_pipeline.resources.file_transport import MonitorFileTransport
 from monitor_pipeline.resources.storage import MonitorStorage
+from monitor_pipeline.tenants import tenants_file
 from monitor_pipeline.transport import TransportConfig
 
 __all__ = ["App4SalesApi", "ConnectorSettings", "MonitorFileTransport", "MonitorStorage", "build_resources",
@@ -61,6 +62,7 @@ def monitor_ftp_from_env() -> MonitorFileTransport:
         sftp_insecure_accept_unknown_host_key=env_bool("MONITOR_SFTP_INSECURE_ACCEPT_UNKNOWN_HOST_KEY", False),
         connect_timeout=env_float("MONITOR_FTP_CONNECT_TIMEOUT", 15.0, low=0.1),
         read_timeout=env_float("MONITOR_FTP_READ_TIMEOUT", 60.0, low=0.1),
+        tenants_file=tenants_file(),
     )
 
 
@@ -68,10 +70,11 @@ def app4sales_from_env() -> App4SalesApi:
     url = env_str("APP4SALES_URL")
     if url is None:
         return App4SalesApi(url=defaults.default_app4sales_url(), username=defaults.SANDBOX_USERNAME,
-                            password=defaults.SANDBOX_PASSWORD)
+                            password=defaults.SANDBOX_PASSWORD, tenants_file=tenants_file())
     return App4SalesApi(url=url, username=_secret("APP4SALES_USERNAME"), password=_secret("APP4SALES_PASSWORD"),
                         connect_timeout=env_float("APP4SALES_CONNECT_TIMEOUT", 5.0, low=0.1),
-                        read_timeout=env_float("APP4SALES_READ_TIMEOUT", 60.0, low=0.1))
+                        read_timeout=env_float("APP4SALES_READ_TIMEOUT", 60.0, low=0.1),
+                        tenants_file=tenants_file())
 
 
 def build_resources() -> dict[str, object]:

@@ -7,6 +7,7 @@ from pydantic import Field
 
 from monitor_pipeline.app4sales.client import App4SalesClient
 from monitor_pipeline.lib.retry import RetryPolicy
+from monitor_pipeline.tenants import tenant_entry
 
 
 class App4SalesApi(dg.ConfigurableResource):
@@ -19,6 +20,17 @@ class App4SalesApi(dg.ConfigurableResource):
     read_timeout: float = 60.0
     retry_attempts: int = Field(default=5, ge=1, le=20)
     retry_backoff_seconds: float = 0.5
+    tenants_file: str | None = Field(default=None, description="MONITOR_TENANTS_FILE; per-tenant administrations")
+
+    def for_tenant(self, tenant: str | None) -> App4SalesApi:
+        """This resource for one tenant of the tenants file (itself without tenants)."""
+        if tenant is None:
+            return self
+        entry = tenant_entry(self.tenants_file, tenant)
+        return App4SalesApi(url=entry.app4sales.url, username=entry.app4sales_username(),
+                            password=entry.app4sales_password(), connect_timeout=self.connect_timeout,
+                            read_timeout=self.read_timeout, retry_attempts=self.retry_attempts,
+                            retry_backoff_seconds=self.retry_backoff_seconds)
 
     def client(self) -> App4SalesClient:
         """A new client (its own connection pool); use it as a context manager."""

@@ -11,6 +11,7 @@ from pydantic import Field
 
 from monitor_pipeline.errors import ConfigError
 from monitor_pipeline.lib import env
+from monitor_pipeline.tenants import tenant_entry
 
 
 class ConnectorSettings(dg.ConfigurableResource):
@@ -30,9 +31,25 @@ class ConnectorSettings(dg.ConfigurableResource):
     stability_seconds: float = Field(
         default=3.0, ge=0.0, description="wait between the two looks at customers.xml that prove it is not being written")
     state_dir: str = Field(description="where the last successful sync per administration is kept")
+    tenants_file: str | None = Field(default=None, description="MONITOR_TENANTS_FILE; per-tenant settings")
+
+    def for_tenant(self, tenant: str | None) -> ConnectorSettings:
+        """The settings of one tenant of the tenants file (these settings without tenants)."""
+        if tenant is None:
+            return self
+        entry = tenant_entry(self.tenants_file, tenant)
+        values = entry.settings.model_dump()
+        language_map = values.pop("language_map")
+        return ConnectorSettings(
+            **values, language_map_json=json.dumps(language_map),
+            customers_folder=entry.monitor.customers_folder, extra_data_folder=entry.monitor.extra_data_folder,
+            export_poll_seconds=self.export_poll_seconds, stability_seconds=self.stability_seconds,
+            state_dir=str(PurePosixPath(self.state_dir) / tenant),
+        )
 
     @classmethod
     def from_env(cls, state_dir: str, environ: Mapping[str, str] | None = None) -> ConnectorSettings:
+        """From the SPEC §2 variables; a bad value fails here, naming the variable."""
         language_map = env.env_json_object("MONITOR_LANGUAGE_MAP", environ)
         return cls(
             customers_folder=env.env_str("MONITOR_CUSTOMERS_FOLDER", "", environ) or "",
@@ -48,6 +65,7 @@ class ConnectorSettings(dg.ConfigurableResource):
             export_poll_seconds=env.env_int("MONITOR_EXPORT_POLL_SECONDS", 30, environ, low=1),
             stability_seconds=env.env_float("MONITOR_STABILITY_SECONDS", 3.0, environ, low=0.0),
             state_dir=state_dir,
+            tenants_file=env.env_str("MONITOR_TENANTS_FILE", None, environ),
         )
 
     @property

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import dagster as dg
 from pydantic import Field
 
+from monitor_pipeline.tenants import tenant_entry
 from monitor_pipeline.transport import Transport, TransportConfig, open_transport
 
 
@@ -31,6 +32,20 @@ class MonitorFileTransport(dg.ConfigurableResource):
     sftp_insecure_accept_unknown_host_key: bool = False
     connect_timeout: float = 15.0
     read_timeout: float = 60.0
+    tenants_file: str | None = Field(default=None, description="MONITOR_TENANTS_FILE; per-tenant servers")
+
+    def for_tenant(self, tenant: str | None) -> MonitorFileTransport:
+        """This resource for one tenant of the tenants file (itself without tenants)."""
+        if tenant is None:
+            return self
+        entry = tenant_entry(self.tenants_file, tenant)
+        server = entry.monitor
+        return MonitorFileTransport(
+            url=server.url, username=entry.monitor_username(), password=entry.monitor_password(),
+            active=server.active, tls=server.tls, ca_file=server.ca_file, known_hosts=server.known_hosts,
+            host_key=server.host_key, private_key=server.private_key,
+            connect_timeout=self.connect_timeout, read_timeout=self.read_timeout,
+        )
 
     def transport_config(self) -> TransportConfig:
         config = TransportConfig(

@@ -2,29 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import dagster as dg
 
 from monitor_pipeline.errors import ConfigError
+from monitor_pipeline.jobs import host_tags
 from monitor_pipeline.lib.env import env_str
+from monitor_pipeline.tenants import Tenant
 
 
-def build_customer_sync_schedule() -> dg.ScheduleDefinition | None:
-    """``MONITOR_SYNC_SCHEDULE``: a cron expression (default hourly), or ``off``."""
+def build_customer_sync_schedule(tenants: Mapping[str, Tenant] | None = None) -> dg.ScheduleDefinition | None:
+    """``MONITOR_SYNC_SCHEDULE``: a cron expression (default hourly), or ``off``. One run per tenant."""
     cron = env_str("MONITOR_SYNC_SCHEDULE", "0 * * * *")
     if cron.lower() in ("off", "false", "none"):
         return None
     try:
-        return _schedule(cron)
+        return _schedule(cron, tenants)
     except dg.DagsterInvalidDefinitionError:
         raise ConfigError(f"MONITOR_SYNC_SCHEDULE={cron!r} is not a cron expression (or 'off')") from None
 
 
-def _schedule(cron: str) -> dg.ScheduleDefinition:
-    return dg.ScheduleDefinition(
+def _schedule(cron: str, tenants: Mapping[str, Tenant] | None) -> dg.ScheduleDefinition:
+    @dg.schedule(
         name="customer_sync_schedule",
         job_name="customer_sync_job",
         cron_schedule=cron,
         default_status=dg.DefaultScheduleStatus.RUNNING,
-        description=f"Runs customer_sync_job on '{cron}' even if the file sensor missed a version; "
+        description=f"Runs customer_sync_job on '{cron}' (every tenant) even if the file sensor missed a version; "
                     "an unchanged file sends nothing.",
     )
+    def customer_sync_schedule(context: dg.ScheduleEvaluationContext):
+        stamp = context.scheduled_execution_time.isoformat() if context.scheduled_execution_time else "manual"
+        if not tenants:
+            return dg.RunRequest(run_key=f"schedule|{stamp}")
+        return [dg.RunRequest(run_key=f"schedule|{name}|{stamp}", partition_key=name, tags=host_tags(tenant))
+                for name, tenant in tenants.items()]
+
+    return customer_sync_schedule

@@ -1,30 +1,66 @@
-"""Sensor ``customers_xml_sensor``: one ``customer_sync_job`` run per new, settled version of customers.xml."""
+"""Sensor ``customers_xml_sensor``: one ``customer_sync_job`` run per new, settled version of customers.xml.
+
+A version (mtime and size) is requested once it is the same on two ticks in a row, so a file
+Monitor is still writing never starts a sync. With tenants, every tenant's file is watched and
+its run targets the tenant's partition; the cursor keeps one state per tenant.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import dagster as dg
 
+from monitor_pipeline.jobs import host_tags
 from monitor_pipeline.resources.connector_settings import ConnectorSettings
 from monitor_pipeline.resources.file_transport import MonitorFileTransport
+from monitor_pipeline.tenants import Tenant
 from monitor_pipeline.transport import RemoteNotFoundError, TransportError
+
+SINGLE = "default"
 
 
 def version_of(size: int, mtime) -> str:
     return f"{mtime.isoformat()}|{size}"
 
 
-def decide(cursor: dict, seen: str) -> tuple[bool, dict]:
+def decide(state: dict, seen: str) -> tuple[bool, dict]:
     """Request a run when ``seen`` equals the version seen on the previous tick and was not requested yet."""
-    settled = cursor.get("candidate") == seen
-    if settled and cursor.get("requested") != seen:
+    settled = state.get("candidate") == seen
+    if settled and state.get("requested") != seen:
         return True, {"candidate": seen, "requested": seen}
-    return False, {**cursor, "candidate": seen}
+    return False, {**state, "candidate": seen}
 
 
-def build_customers_xml_sensor(minimum_interval_seconds: int = 60,
+def _look(tenant: str | None, monitor_ftp: MonitorFileTransport, settings: ConnectorSettings,
+          state: dict) -> tuple[dg.RunRequest | None, dict, str]:
+    remote = settings.for_tenant(tenant).customers_xml_path()
+    label = f"{tenant}: {remote}" if tenant else remote
+    try:
+        with monitor_ftp.for_tenant(tenant).open() as transport:
+            stat = transport.stat(remote)
+    except RemoteNotFoundError as exc:
+        return None, state, f"No customers.xml yet ({label}): {exc}"
+    except TransportError as exc:
+        if exc.transient:
+            return None, state, f"{label}: server not reachable right now, trying again next tick: {exc}"
+        raise
+    seen = version_of(stat.size, stat.mtime)
+    request, new_state = decide(state, seen)
+    if not request:
+        why = ("already synced" if new_state.get("requested") == seen
+               else "new version seen; waiting one more tick to be sure it is no longer being written")
+        return None, new_state, f"{label} {seen}: {why}"
+    run_key = f"customers.xml|{seen}" if tenant is None else f"{tenant}|customers.xml|{seen}"
+    return dg.RunRequest(run_key=run_key, partition_key=tenant,
+                         tags={"monitor_pipeline/customers_xml_version": seen}), new_state, ""
+
+
+def build_customers_xml_sensor(tenants: Mapping[str, Tenant] | None = None, minimum_interval_seconds: int = 60,
                                default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING):
+    names: list[str | None] = list(tenants) if tenants else [None]
+
     @dg.sensor(
         name="customers_xml_sensor",
         job_name="customer_sync_job",
@@ -36,27 +72,17 @@ def build_customers_xml_sensor(minimum_interval_seconds: int = 60,
     def customers_xml_sensor(context: dg.SensorEvaluationContext, monitor_ftp: MonitorFileTransport,
                              connector_settings: ConnectorSettings):
         cursor = json.loads(context.cursor) if context.cursor else {}
-        remote = connector_settings.customers_xml_path()
-        try:
-            with monitor_ftp.open() as transport:
-                stat = transport.stat(remote)
-        except RemoteNotFoundError as exc:
-            return dg.SkipReason(f"No customers.xml yet: {exc}")
-        except TransportError as exc:
-            if exc.transient:
-                return dg.SkipReason(f"Monitor's server is not reachable right now, trying again next tick: {exc}")
-            raise
-        seen = version_of(stat.size, stat.mtime)
-        request, new_cursor = decide(cursor, seen)
-        if not request:
-            reason = ("already synced" if new_cursor.get("requested") == seen
-                      else "new version seen; waiting one more tick to be sure it is no longer being written")
-            return dg.SensorResult(skip_reason=dg.SkipReason(f"{remote} {seen}: {reason}"),
-                                   cursor=json.dumps(new_cursor))
-        return dg.SensorResult(
-            run_requests=[dg.RunRequest(run_key=f"customers.xml|{seen}",
-                                        tags={"monitor_pipeline/customers_xml_version": seen})],
-            cursor=json.dumps(new_cursor),
-        )
+        requests, reasons = [], []
+        for tenant in names:
+            key = tenant or SINGLE
+            request, cursor[key], reason = _look(tenant, monitor_ftp, connector_settings, cursor.get(key, {}))
+            if request is not None:
+                if tenants:
+                    request = request.with_replaced_attrs(tags={**request.tags, **host_tags(tenants[tenant])})
+                requests.append(request)
+            elif reason:
+                reasons.append(reason)
+        skip = dg.SkipReason("; ".join(reasons)) if not requests else None
+        return dg.SensorResult(run_requests=requests, skip_reason=skip, cursor=json.dumps(cursor, sort_keys=True))
 
     return customers_xml_sensor

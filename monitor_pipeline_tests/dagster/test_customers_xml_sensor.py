@@ -41,7 +41,7 @@ def test_new_version_requested_once_after_it_settles(folder):
     third = tick(sensor, folder, second.cursor)
     assert third.run_requests == []
     assert "already synced" in third.skip_message
-    assert json.loads(third.cursor)["requested"] == json.loads(second.cursor)["requested"]
+    assert json.loads(third.cursor)["default"]["requested"] == json.loads(second.cursor)["default"]["requested"]
 
 
 def test_growing_file_is_not_requested(folder):
