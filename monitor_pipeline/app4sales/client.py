@@ -1,0 +1,249 @@
+"""HTTP client for the App4Sales contract (``app4sales-api.md``), on a pooled ``requests.Session``.
+
+Retries: connection errors, timeouts, 429 and 5xx are retried with ``RetryPolicy`` (honouring
+``Retry-After``), no other 4xx ever. urllib3 does no retries of its own, so ``request_count`` is
+exact. Every call of the contract is safe to repeat: ``POST customers/batch`` is an upsert keyed
+by CustomerCode (resending a batch that was stored but whose answer was lost just updates the
+same customers), deactivation, dashboard PUTs and result posts overwrite. A script run repeated
+after a lost answer runs the script again, which App4Sales' update scripts tolerate.
+
+Credentials travel only in the Authorization header (never in the URL), so request exceptions
+quoted in error messages carry none; messages are redacted anyway.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from monitor_pipeline.app4sales.errors import (
+    App4SalesAuthError,
+    App4SalesConflictError,
+    App4SalesError,
+    App4SalesNotFoundError,
+    App4SalesTransientError,
+    BatchRejectedError,
+)
+from monitor_pipeline.errors import ConfigError
+from monitor_pipeline.lib.env import env_required
+from monitor_pipeline.lib.redact import redact
+from monitor_pipeline.lib.retry import RetryPolicy
+
+MAX_BATCH = 100
+PAGE_SIZE = 1000
+POOL_SIZE = 8
+
+
+class _Retryable(Exception):
+    """One failed attempt that may be retried (connection error, timeout, 429, 5xx)."""
+
+    def __init__(self, status: int | None, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.status, self.message, self.retry_after = status, message, retry_after
+
+
+def parse_base_url(url: str) -> tuple[str, str]:
+    """``(normalized base URL ending in '/', administration)``; ValueError if unusable."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not contain credentials; use APP4SALES_USERNAME and APP4SALES_PASSWORD")
+    segments = parts.path.split("/")
+    if "api" not in segments or segments.index("api") < 2 or not segments[segments.index("api") - 1]:
+        raise ValueError("must contain the administration before /api/, e.g. http://host/demo/api/app4sales/")
+    if parts.query or parts.fragment:
+        raise ValueError("must not have a query or fragment")
+    base = url.strip()
+    return (base if base.endswith("/") else base + "/"), segments[segments.index("api") - 1]
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+class App4SalesClient:
+    def __init__(self, base_url: str, username: str, password: str, *, connect_timeout: float = 5.0,
+                 read_timeout: float = 60.0, retry: RetryPolicy | None = None,
+                 session: requests.Session | None = None, logger: logging.Logger | None = None):
+        self.base_url, self.administration = parse_base_url(base_url)
+        self._username, self._password = username, password
+        self._secrets = (password, base64.b64encode(f"{username}:{password}".encode()).decode())
+        self.timeout = (connect_timeout, read_timeout)
+        self.retry = retry or RetryPolicy()
+        self.log = logger or logging.getLogger(__name__)
+        self._own_session = session is None
+        self.session = session or requests.Session()
+        if self._own_session:
+            adapter = HTTPAdapter(pool_connections=2, pool_maxsize=POOL_SIZE, max_retries=0)
+            self.session.mount("http://", adapter)
+            self.session.mount("https://", adapter)
+        self._count_lock = threading.Lock()
+        self.request_count = 0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **kw: Any) -> App4SalesClient:
+        url = env_required("APP4SALES_URL", environ)
+        try:
+            parse_base_url(url)
+        except ValueError as exc:
+            raise ConfigError(f"APP4SALES_URL {exc}") from None
+        return cls(url, env_required("APP4SALES_USERNAME", environ), env_required("APP4SALES_PASSWORD", environ), **kw)
+
+    def __repr__(self) -> str:
+        return f"App4SalesClient({self.base_url!r}, user={self._username!r})"
+
+    # --- plumbing --------------------------------------------------------------------------
+    def _redact(self, text: str) -> str:
+        return redact(text, *self._secrets)
+
+    def _send(self, method: str, path: str, **kw: Any) -> requests.Response:
+        """One attempt; raises ``_Retryable`` for what may be retried, returns any other answer."""
+        with self._count_lock:
+            self.request_count += 1
+        try:
+            response = self.session.request(method, self.base_url + path, auth=(self._username, self._password),
+                                            timeout=self.timeout, allow_redirects=False, **kw)
+        except requests.exceptions.SSLError:
+            raise  # a certificate problem does not heal by retrying
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+            raise _Retryable(None, f"{type(exc).__name__}: {self._redact(str(exc))}") from None
+        if response.status_code == 429 or response.status_code >= 500:
+            raise _Retryable(response.status_code, self._error_text(response),
+                             _retry_after(response.headers.get("Retry-After")))
+        return response
+
+    def _error_text(self, response: requests.Response) -> str:
+        try:
+            body = response.json()
+            text = body.get("error") if isinstance(body, dict) else None
+        except ValueError:
+            text = None
+        text = text or response.text[:300].strip() or response.reason or "no error text"
+        return self._redact(str(text))
+
+    def _request(self, method: str, path: str, call: str, ok: tuple[int, ...] = (200,), **kw: Any) -> requests.Response:
+        call = f"{method} {call}"
+
+        def on_retry(attempt: int, exc: BaseException, wait: float) -> None:
+            what = f"HTTP {exc.status}" if isinstance(exc, _Retryable) and exc.status else str(exc)
+            self.log.warning("App4Sales %s: %s; retry %d of %d in %.1fs", call, what, attempt,
+                             self.retry.attempts - 1, wait)
+
+        try:
+            response = self.retry.call(lambda: self._send(method, path, **kw),
+                                       is_transient=lambda exc: isinstance(exc, _Retryable),
+                                       retry_after=lambda exc: getattr(exc, "retry_after", None), on_retry=on_retry)
+        except _Retryable as exc:
+            raise App4SalesTransientError(
+                call, exc.status, f"{exc.message} (gave up after {self.retry.attempts} attempts)") from None
+        except requests.RequestException as exc:
+            raise App4SalesError(call, None, f"{type(exc).__name__}: {self._redact(str(exc))}") from None
+        if response.status_code in ok:
+            return response
+        status, text = response.status_code, self._error_text(response)
+        if status in (401, 403):
+            raise App4SalesAuthError(call, status, f"{text} (check APP4SALES_USERNAME / APP4SALES_PASSWORD)")
+        if status == 404:
+            raise App4SalesNotFoundError(call, status, text)
+        if status == 409:
+            raise App4SalesConflictError(call, status, text)
+        if status == 400 and path == "customers/batch":
+            try:
+                invalid = response.json().get("invalid") or []
+            except (ValueError, AttributeError):
+                invalid = []
+            raise BatchRejectedError(call, status, text, invalid=invalid)
+        raise App4SalesError(call, status, text)
+
+    def _json(self, response: requests.Response, call: str) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            raise App4SalesError(call, response.status_code, "answer is not JSON") from None
+
+    # --- the contract ----------------------------------------------------------------------
+    def list_customers(self) -> list[dict]:
+        """The whole customer index (code, GUID, name, enabled), in pages of 1000."""
+        items: list[dict] = []
+        while True:
+            page = self._json(self._request("GET", "customers", "customers",
+                                            params={"skip": len(items), "take": PAGE_SIZE}), "GET customers")
+            batch = page.get("items") or []
+            items.extend(batch)
+            if len(batch) < PAGE_SIZE or len(items) >= int(page.get("total", 0)):
+                return items
+
+    def upsert_customers(self, customers: list[dict]) -> list[dict]:
+        """Upsert at most 100 customers atomically; retried safely (the upsert is idempotent)."""
+        if len(customers) > MAX_BATCH:
+            raise ValueError(f"at most {MAX_BATCH} customers per batch, got {len(customers)}")
+        if not customers:
+            return []
+        response = self._request("POST", "customers/batch", "customers/batch", json={"customers": customers})
+        return self._json(response, "POST customers/batch").get("results", [])
+
+    def deactivate_customers(self, codes: list[str]) -> int:
+        if not codes:
+            return 0
+        response = self._request("POST", "customers/deactivate", "customers/deactivate", json={"codes": list(codes)})
+        return int(self._json(response, "POST customers/deactivate").get("deactivated", 0))
+
+    def put_dashboard(self, code: str, data: bytes) -> None:
+        path = f"customers/{quote(code, safe='')}/dashboard"
+        self._request("PUT", path, path, ok=(200, 204), data=data,
+                      headers={"Content-Type": "application/octet-stream"})
+
+    def run_script(self, name: str) -> bool:
+        """True when the script ran, False when the administration has no such script (404)."""
+        path = f"scripts/{quote(name, safe='')}/run"
+        try:
+            self._request("POST", path, path)
+        except App4SalesNotFoundError:
+            return False
+        return True
+
+    def price_lists(self) -> list[dict]:
+        return self._json(self._request("GET", "pricelists", "pricelists"), "GET pricelists").get("items", [])
+
+    def new_customers(self, after: int, take: int = 100) -> list[dict]:
+        response = self._request("GET", "newcustomers", "newcustomers", params={"after": after, "take": take})
+        return self._json(response, "GET newcustomers").get("items", [])
+
+    def customer_code(self, guid: str) -> str:
+        path = f"customers/{quote(guid, safe='')}/code"
+        return self._json(self._request("GET", path, path), f"GET {path}")["CustomerCode"]
+
+    def post_result(self, guid: str, *, result: str | None = None, error: str | None = None) -> None:
+        if (result is None) == (error is None):
+            raise ValueError("give exactly one of result and error")
+        path = f"newcustomers/{quote(guid, safe='')}/result"
+        self._request("POST", path, path, ok=(200, 204), json={"Result": result} if result is not None else {"Error": error})
+
+    def close(self) -> None:
+        if self._own_session:
+            self.session.close()
+
+    def __enter__(self) -> App4SalesClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
