@@ -1,0 +1,125 @@
+"""The customer export job, App4Sales → Monitor (SPEC §6): one run per new customer.
+
+The sensor ``new_customer_sensor`` puts the feed item in the run config, so a failed run can be
+re-executed from the UI with exactly the same input. The op looks up the CustomerCode, checks
+it and the XML, uploads ``customers/<CustomerCode>.xml`` atomically and reports the result to
+App4Sales (``monitor_pipeline.export.export_new_customer``). A failure is posted to App4Sales
+first, then fails the run with the same message.
+
+Transient transfer failures are retried inside the op: the transport retries each connect/upload
+(4 tries, reconnecting), and the export retries the whole upload on a fresh connection
+(``retry_attempts``, default 3, backoff 2 s doubling) — not with a Dagster ``RetryPolicy``: a
+Dagster retry would come after the error had already been posted to App4Sales.
+"""
+
+# No ``from __future__ import annotations``: Dagster reads the op's annotations at decoration time.
+import dagster as dg
+from pydantic import Field
+
+from monitor_pipeline.export import ExportError, export_new_customer
+from monitor_pipeline.resources.app4sales import App4SalesApi
+from monitor_pipeline.resources.file_transport import MonitorFileTransport
+
+EXPORT_OP_NAME = "export_new_customer"
+EXPORT_JOB_NAME = "export_new_customer_job"
+FLOW_TAGS = {"flow": "customer_export"}
+
+
+class ExportNewCustomerConfig(dg.Config):
+    """One item of the App4Sales new-customer feed (``GET newcustomers``)."""
+
+    customer_guid: str = Field(description="CustomerGuid of the new customer")
+    sequence: int = Field(default=0, description="Sequence of the feed item (informational)")
+    xml: str = Field(description="the customer's XML exactly as the feed gave it; uploaded unchanged")
+    retry_attempts: int = Field(default=3, ge=1, le=20, description=(
+        "export-level upload attempts in all, each on a fresh connection; the transport itself already retries "
+        "transient failures (4 tries) within each attempt"))
+    retry_backoff_seconds: float = Field(default=2.0, ge=0.0, description="first wait; doubles each retry, max 30 s")
+
+
+def run_config_for(item: dict) -> dict:
+    """The run config of ``export_new_customer_job`` for one feed item."""
+    return {"ops": {EXPORT_OP_NAME: {"config": {
+        "customer_guid": str(item["CustomerGuid"]),
+        "sequence": int(item.get("Sequence") or 0),
+        "xml": item.get("Xml") or "",
+    }}}}
+
+
+def _tag_run(context: dg.OpExecutionContext, tags: dict[str, str]) -> None:
+    try:
+        context.instance.add_run_tags(context.run_id, tags)
+    except Exception as exc:  # noqa: BLE001 - tags are a convenience; never fail the export for them
+        context.log.debug(f"could not tag the run: {exc}")
+
+
+@dg.op(
+    name=EXPORT_OP_NAME,
+    description="Upload one new App4Sales customer's XML to Monitor as customers/<CustomerCode>.xml and report "
+                "SUCCESS_CUSTOMER:<CustomerCode> (or the error) back to App4Sales.",
+    tags=FLOW_TAGS,
+    out=dg.Out(dict, description="customer_guid, customer_code, remote_path, bytes, sha256, message"),
+)
+def export_new_customer_op(
+    context: dg.OpExecutionContext,
+    config: ExportNewCustomerConfig,
+    monitor_ftp: MonitorFileTransport,
+    app4sales: App4SalesApi,
+) -> dict:
+    guid = config.customer_guid
+    try:
+        server = monitor_ftp.description
+    except Exception:  # noqa: BLE001 - only used in messages
+        server = ""
+    context.log.info(f"Exporting new customer {guid} (feed sequence {config.sequence}) to {server or 'Monitor'}")
+    secrets = [monitor_ftp.password, app4sales.password]
+    with app4sales.client() as client:
+        try:
+            result = export_new_customer(
+                client, monitor_ftp.open, guid, config.xml,
+                retry_attempts=config.retry_attempts, retry_backoff_seconds=config.retry_backoff_seconds,
+                server=server, secrets=secrets, log=context.log.warning,
+            )
+        except ExportError as exc:
+            if exc.customer_code:
+                _tag_run(context, {"customer_code": exc.customer_code[:200]})
+            context.log.error(exc.message)
+            raise dg.Failure(
+                description=f"Customer export failed ({exc.stage}): {exc.message}",
+                metadata={
+                    "customer_guid": guid,
+                    "customer_code": exc.customer_code or "",
+                    "stage": exc.stage,
+                    "error_posted_to_app4sales": exc.posted,
+                    "message": exc.message,
+                },
+                allow_retries=False,
+            ) from None
+    _tag_run(context, {"customer_code": result.customer_code})
+    context.log.info(f"Uploaded {result.remote_path} ({result.bytes} bytes) and posted {result.message}")
+    context.add_output_metadata({
+        "customer_guid": result.customer_guid,
+        "customer_code": result.customer_code,
+        "remote_path": result.remote_path,
+        "server": server,
+        "bytes": result.bytes,
+        "sha256": result.sha256,
+        "message_posted": result.message,
+        "upload_attempts": result.attempts,
+    })
+    return {
+        "customer_guid": result.customer_guid, "customer_code": result.customer_code,
+        "remote_path": result.remote_path, "bytes": result.bytes, "sha256": result.sha256,
+        "message": result.message,
+    }
+
+
+@dg.job(
+    name=EXPORT_JOB_NAME,
+    description="Customer export, App4Sales → Monitor: upload one new customer's XML as "
+                "customers/<CustomerCode>.xml and report the result to App4Sales. Launched by new_customer_sensor.",
+    tags=FLOW_TAGS,
+    executor_def=dg.in_process_executor,
+)
+def export_new_customer_job() -> None:
+    export_new_customer_op()

@@ -1,0 +1,121 @@
+"""``new_customer_sensor``: polls the App4Sales new-customer feed, one export run per customer (SPEC §6).
+
+Cursor: the last ``Sequence`` seen (start ``0``). Each tick pages through
+``GET newcustomers?after=<cursor>&take=100`` until a short page, at most ``max_items_per_tick``
+items, and requests one ``export_new_customer_job`` run per item with ``run_key = CustomerGuid``,
+so no customer is exported twice by the sensor. The feed item goes into the run config.
+
+- Transient App4Sales failure (retries exhausted, connection error): ``SkipReason``, cursor
+  unchanged (if earlier pages of the same tick succeeded, their runs are requested and the
+  cursor advances only past them).
+- Authentication failure: the tick raises, so it fails loudly in the UI.
+
+Environment: ``MONITOR_CREATE_CUSTOMER`` (default true → the sensor runs by default; false →
+stopped by default) and ``MONITOR_EXPORT_POLL_SECONDS`` (default 30) → minimum interval.
+"""
+
+# No ``from __future__ import annotations``: Dagster reads the resource annotation at decoration time.
+from collections.abc import Mapping
+
+import dagster as dg
+import requests
+
+from monitor_pipeline.app4sales.errors import App4SalesAuthError, App4SalesTransientError
+from monitor_pipeline.jobs.export_new_customer import EXPORT_JOB_NAME, run_config_for
+from monitor_pipeline.lib.env import env_bool, env_int
+from monitor_pipeline.resources.app4sales import App4SalesApi
+
+SENSOR_NAME = "new_customer_sensor"
+PAGE_SIZE = 100
+MAX_ITEMS_PER_TICK = 1000
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    App4SalesTransientError, requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError)
+
+
+def parse_cursor(cursor: str | None) -> int:
+    if cursor is None or cursor.strip() == "":
+        return 0
+    try:
+        value = int(cursor)
+    except ValueError:
+        raise ValueError(f"{SENSOR_NAME} cursor {cursor!r} is not a feed Sequence number; reset it in the UI "
+                         "(sensor → Set cursor value) to the last exported Sequence, or 0") from None
+    if value < 0:
+        raise ValueError(f"{SENSOR_NAME} cursor {value} is negative")
+    return value
+
+
+def build_new_customer_sensor(
+    enabled_by_default: bool = True,
+    poll_seconds: int = 30,
+    *,
+    name: str = SENSOR_NAME,
+    page_size: int = PAGE_SIZE,
+    max_items_per_tick: int = MAX_ITEMS_PER_TICK,
+) -> dg.SensorDefinition:
+    if poll_seconds < 1:
+        raise ValueError("poll_seconds must be at least 1")
+
+    @dg.sensor(
+        name=name,
+        # by name: a job object here makes Definitions rebuild the sensor, which emits a BetaWarning (owners)
+        job_name=EXPORT_JOB_NAME,
+        minimum_interval_seconds=poll_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING if enabled_by_default else dg.DefaultSensorStatus.STOPPED,
+        description="Customer export: polls the App4Sales new-customer feed and launches export_new_customer_job "
+                    "once per new customer (run key = CustomerGuid). Cursor = last feed Sequence.",
+        tags={"flow": "customer_export"},
+    )
+    def _sensor(context: dg.SensorEvaluationContext, app4sales: App4SalesApi) -> dg.SensorResult | dg.SkipReason:
+        start = parse_cursor(context.cursor)
+        last = start
+        run_requests: list[dg.RunRequest] = []
+        seen = 0
+        try:
+            with app4sales.client() as client:
+                while seen < max_items_per_tick:
+                    take = min(page_size, max_items_per_tick - seen)
+                    page = client.new_customers(after=last, take=take)
+                    for item in page:
+                        sequence = int(item["Sequence"])
+                        if sequence <= last:  # the feed is strictly increasing; never go back
+                            context.log.warning(f"feed item with Sequence {sequence} ≤ cursor {last} ignored")
+                            continue
+                        last = sequence
+                        seen += 1
+                        guid = item.get("CustomerGuid")
+                        if not guid:
+                            context.log.error(f"feed item Sequence {sequence} has no CustomerGuid; skipped")
+                            continue
+                        run_requests.append(dg.RunRequest(
+                            run_key=str(guid),
+                            run_config=run_config_for(item),
+                            tags={"customer_guid": str(guid), "sequence": str(sequence), "flow": "customer_export"},
+                        ))
+                    if len(page) < take:
+                        break
+        except App4SalesAuthError:
+            raise
+        except TRANSIENT_ERRORS as exc:
+            reason = f"App4Sales new-customer feed unavailable ({type(exc).__name__}: {exc})"
+            if last == start:
+                return dg.SkipReason(f"{reason}; cursor stays at {start}, retrying next tick")
+            context.log.warning(f"{reason}; requesting the {len(run_requests)} customers read so far")
+        if last == start:
+            return dg.SensorResult(skip_reason=f"no new customers after Sequence {start}", cursor=str(start))
+        context.log.info(f"{len(run_requests)} new customers, cursor {start} → {last}")
+        return dg.SensorResult(run_requests=run_requests, cursor=str(last))
+
+    return _sensor
+
+
+def new_customer_sensor_from_env(environ: Mapping[str, str] | None = None) -> dg.SensorDefinition:
+    """The sensor as ``MONITOR_CREATE_CUSTOMER`` and ``MONITOR_EXPORT_POLL_SECONDS`` configure it (SPEC §2)."""
+    return build_new_customer_sensor(
+        enabled_by_default=env_bool("MONITOR_CREATE_CUSTOMER", True, environ),
+        poll_seconds=env_int("MONITOR_EXPORT_POLL_SECONDS", 30, environ, low=1),
+    )
+
+
+new_customer_sensor = new_customer_sensor_from_env()

@@ -1,0 +1,372 @@
+"""``export_new_customer_job`` against the real App4Sales sandbox and real file servers.
+
+Every scenario runs over all four transports: pyftpdlib FTP, the paramiko SFTP server, OpenSSH
+sshd (``internal-sftp``) and ``file://``. The servers come from ``monitor_pipeline_tests.servers``
+(started once per module); each test starts from an empty base folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from monitor_pipeline.jobs.export_new_customer import EXPORT_OP_NAME, export_new_customer_job, run_config_for
+from monitor_pipeline.resources.app4sales import App4SalesApi
+from monitor_pipeline.resources.file_transport import MonitorFileTransport
+from monitor_pipeline.transport import TransportConfig
+
+TRANSPORTS = ["ftp", "sftp-paramiko", "sftp-sshd", "file"]
+
+
+@dataclass
+class Target:
+    kind: str
+    base_dir: Path          # local folder behind the URL's base
+    config: TransportConfig
+    server: object | None = None
+
+    def resource(self, **overrides) -> MonitorFileTransport:
+        c = self.config
+        fields = dict(url=c.url, username=c.username, password=c.password, active=c.active, ca_file=c.ca_file,
+                      known_hosts=c.known_hosts, connect_timeout=c.connect_timeout, read_timeout=c.read_timeout)
+        fields.update(overrides)
+        return MonitorFileTransport(**fields)
+
+    def files(self) -> list[str]:
+        """Every file under the base folder, relative, temp files included."""
+        return sorted(str(p.relative_to(self.base_dir)) for p in self.base_dir.rglob("*") if p.is_file())
+
+
+def _empty(folder: Path) -> None:
+    for child in folder.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
+@pytest.fixture(scope="module")
+def ftp_server(tmp_path_factory):
+    from monitor_pipeline_tests.servers.ftp import start_ftp_server
+    server = start_ftp_server(tmp_path_factory.mktemp("export-ftp"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def paramiko_server(tmp_path_factory):
+    from monitor_pipeline_tests.servers.sftp import start_sftp_server
+    server = start_sftp_server(tmp_path_factory.mktemp("export-sftp"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def sshd_server():
+    from monitor_pipeline_tests.servers.sshd import SshdUnavailable, start_sshd
+    try:
+        server = start_sshd()
+    except SshdUnavailable as exc:
+        pytest.skip(str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=TRANSPORTS)
+def target(request, tmp_path) -> Iterator[Target]:
+    kind = request.param
+    if kind == "file":
+        base = tmp_path / "monitor"
+        base.mkdir()
+        yield Target(kind, base, TransportConfig(url=base.as_uri()))
+        return
+    if kind == "ftp":
+        server = request.getfixturevalue("ftp_server")
+        config = server.config()
+    elif kind == "sftp-paramiko":
+        server = request.getfixturevalue("paramiko_server")
+        config = server.config()
+    else:
+        server = request.getfixturevalue("sshd_server")
+        if server.password_auth_available:
+            config = server.config()
+        else:  # not root: log in with the key
+            config = server.config(private_key=server.client_key)
+    _empty(server.base_dir)
+    yield Target(kind, server.base_dir, config, server)
+    if kind == "sftp-sshd":
+        for path in [server.base_dir, *server.base_dir.rglob("*")]:
+            if path.is_dir():
+                path.chmod(0o755)
+    _empty(server.base_dir)
+
+
+def app4sales(sandbox, **overrides) -> App4SalesApi:
+    fields = dict(url=sandbox.base_url(), username=sandbox.username, password=sandbox.password,
+                  retry_attempts=2, retry_backoff_seconds=0.01)
+    fields.update(overrides)
+    return App4SalesApi(**fields)
+
+
+def feed_item(sandbox, guid: str) -> dict:
+    with sandbox.client() as client:
+        items = client.new_customers(after=0, take=1000)
+    return next(item for item in items if item["CustomerGuid"] == guid)
+
+
+def run_export(item: dict, monitor_ftp, app4sales_api, **op_config):
+    run_config = run_config_for(item)
+    run_config["ops"][EXPORT_OP_NAME]["config"].update({"retry_backoff_seconds": 0.0, **op_config})
+    instance = dg.DagsterInstance.ephemeral()
+    result = export_new_customer_job.execute_in_process(
+        run_config=run_config, resources={"monitor_ftp": monitor_ftp, "app4sales": app4sales_api},
+        instance=instance, raise_on_error=False)
+    return result, instance
+
+
+def output_metadata(result) -> dict:
+    outputs = [e for e in result.events_for_node(EXPORT_OP_NAME) if e.event_type_value == "STEP_OUTPUT"]
+    assert len(outputs) == 1
+    return {k: v.value for k, v in outputs[0].event_specific_data.metadata.items()}
+
+
+def failure_message(result) -> str:
+    failures = result.get_step_failure_events()
+    assert failures, "the step did not fail"
+    error = failures[0].step_failure_data.error
+    return error.message if error is not None else ""
+
+
+XML = ('<?xml version="1.0" encoding="utf-8"?>\r\n<NewCustomers>\n  <Customer>\n'
+       '    <customerGuid>{guid}</customerGuid>\n    <name>Kaffe &amp; Bullar AB — Malmö</name>\n'
+       '    <note><![CDATA[ 5 < 6 ]]></note>\t\n  </Customer>\n</NewCustomers>')
+
+
+def test_export_uploads_the_feed_xml_byte_for_byte_and_reports_success(sandbox, target):
+    admin = sandbox.admin_api()
+    created = admin.create_new_customer("Kaffe & Bullar AB", xml=XML.format(guid="placeholder"))
+    item = feed_item(sandbox, created["CustomerGuid"])
+    code = created["CustomerCode"]
+
+    result, instance = run_export(item, target.resource(), app4sales(sandbox))
+    assert result.success
+
+    uploaded = (target.base_dir / "customers" / f"{code}.xml").read_bytes()
+    assert uploaded == item["Xml"].encode("utf-8")
+    assert target.files() == [f"customers/{code}.xml"]  # no temp file left
+
+    assert admin.get_result(created["CustomerGuid"])["Result"] == f"SUCCESS_CUSTOMER:{code}"
+    assert admin.get_result(created["CustomerGuid"])["Error"] is None
+
+    metadata = output_metadata(result)
+    assert metadata["customer_guid"] == created["CustomerGuid"]
+    assert metadata["customer_code"] == code
+    assert metadata["remote_path"] == f"customers/{code}.xml"
+    assert metadata["bytes"] == len(uploaded)
+    assert metadata["sha256"] == hashlib.sha256(uploaded).hexdigest()
+    assert metadata["message_posted"] == f"SUCCESS_CUSTOMER:{code}"
+    assert instance.get_run_by_id(result.run_id).tags["customer_code"] == code
+    assert target.config.password not in repr(metadata) if target.config.password else True
+
+
+def test_sandbox_default_xml_and_existing_file_is_replaced(sandbox, target):
+    admin = sandbox.admin_api()
+    created = admin.create_new_customer("Nordic Tools AB")
+    item = feed_item(sandbox, created["CustomerGuid"])
+    folder = target.base_dir / "customers"
+    folder.mkdir()
+    if target.kind == "sftp-sshd":
+        shutil.chown(folder, target.config.username)
+    (folder / f"{created['CustomerCode']}.xml").write_bytes(b"old")
+    result, _ = run_export(item, target.resource(), app4sales(sandbox))
+    assert result.success
+    assert (folder / f"{created['CustomerCode']}.xml").read_bytes() == item["Xml"].encode("utf-8")
+
+
+def test_unknown_guid_fails_the_run_and_uploads_nothing(sandbox, target):
+    guid = str(uuid.uuid4())
+    item = {"Sequence": 99, "CustomerGuid": guid, "Xml": "<NewCustomers/>"}
+    result, _ = run_export(item, target.resource(), app4sales(sandbox))
+    assert not result.success
+    message = failure_message(result)
+    assert "CustomerCode lookup" in message and "404" in message
+    # the sandbox refuses a result for a GUID it does not know: the run says so
+    assert "could not be reported" in message
+    assert target.files() == []
+
+
+def test_no_code_409_posts_the_error_and_uploads_nothing(sandbox, target):
+    admin = sandbox.admin_api()
+    created = admin.create_new_customer("No Code AB", fail_code=True)
+    item = feed_item(sandbox, created["CustomerGuid"])
+    result, _ = run_export(item, target.resource(), app4sales(sandbox))
+    assert not result.success
+    posted = admin.get_result(created["CustomerGuid"])
+    assert posted["Result"] is None
+    assert "CustomerCode lookup" in posted["Error"] and "409" in posted["Error"]
+    assert posted["Error"] in failure_message(result)
+    assert target.files() == []
+
+
+class _ForcedCodeApi(App4SalesApi):
+    """The real sandbox client, except ``customer_code`` answers ``forced_code``.
+
+    The sandbox generates codes itself (C00001…) and cannot be told to hand out an unsafe one,
+    so this stub stands in for that single call; the error is still posted to the real sandbox.
+    """
+
+    forced_code: str
+
+    def client(self):
+        client = super().client()
+        forced = self.forced_code
+        client.customer_code = lambda guid: forced
+        return client
+
+
+@pytest.mark.parametrize("bad_code", ["../etc/x", "a/b", ".."])
+def test_unsafe_customer_code_aborts_posts_the_error_and_uploads_nothing(sandbox, target, bad_code):
+    admin = sandbox.admin_api()
+    created = admin.create_new_customer("Traversal AB")
+    item = feed_item(sandbox, created["CustomerGuid"])
+    api = _ForcedCodeApi(url=sandbox.base_url(), username=sandbox.username, password=sandbox.password,
+                         retry_attempts=2, retry_backoff_seconds=0.01, forced_code=bad_code)
+    result, _ = run_export(item, target.resource(), api)
+    assert not result.success
+    error = admin.get_result(created["CustomerGuid"])["Error"]
+    assert "not a" in error and "file name" in error and repr(bad_code) in error
+    assert target.files() == []
+    assert not (target.base_dir.parent / "etc").exists()
+
+
+def test_malformed_xml_aborts_posts_the_error_and_uploads_nothing(sandbox, target):
+    admin = sandbox.admin_api()
+    created = admin.create_new_customer("Broken AB", xml="<NewCustomers>\n<Customer>\n</NewCustomers>")
+    item = feed_item(sandbox, created["CustomerGuid"])
+    result, _ = run_export(item, target.resource(), app4sales(sandbox))
+    assert not result.success
+    error = admin.get_result(created["CustomerGuid"])["Error"]
+    assert "not well-formed" in error and "line 3" in error
+    assert target.files() == []
+
+
+def test_doctype_xxe_is_refused(sandbox, target, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET")
+    xml = f'<!DOCTYPE r [<!ENTITY x SYSTEM "{secret.as_uri()}">]><NewCustomers>&x;</NewCustomers>'
+    admin = sandbox.admin_api()
+    created = admin.create_new_customer("XXE AB", xml=xml)
+    result, _ = run_export(feed_item(sandbox, created["CustomerGuid"]), target.resource(), app4sales(sandbox))
+    assert not result.success
+    assert "DOCTYPE" in admin.get_result(created["CustomerGuid"])["Error"]
+    assert target.files() == []
+
+
+def test_refused_upload_posts_the_transport_error_and_leaves_nothing(sandbox, target):
+    """``customers`` exists as a file, so the folder cannot be created: a permanent refusal."""
+    admin = sandbox.admin_api()
+    created = admin.create_new_customer("Blocked AB")
+    item = feed_item(sandbox, created["CustomerGuid"])
+    (target.base_dir / "customers").write_bytes(b"in the way")
+    result, _ = run_export(item, target.resource(), app4sales(sandbox))
+    assert not result.success
+    error = admin.get_result(created["CustomerGuid"])["Error"]
+    assert error.startswith(f"Upload of customers/{created['CustomerCode']}.xml")
+    assert "Error:" in error  # the transport exception's class name, e.g. "TransportError: …"
+    if target.config.password:
+        assert target.config.password not in error and target.config.password not in failure_message(result)
+    assert target.files() == ["customers"]
+
+
+def test_read_only_target_folder_over_sshd(sandbox, sshd_server):
+    """sshd serves as an unprivileged user, so folder permissions hold (root would ignore them)."""
+    _empty(sshd_server.base_dir)
+    admin = sandbox.admin_api()
+    created = admin.create_new_customer("Read Only AB")
+    folder = sshd_server.base_dir / "customers"
+    folder.mkdir()
+    shutil.chown(folder, sshd_server.username)
+    folder.chmod(0o555)
+    config = sshd_server.config() if sshd_server.password_auth_available else sshd_server.config(
+        private_key=sshd_server.client_key)
+    target = Target("sftp-sshd", sshd_server.base_dir, config, sshd_server)
+    try:
+        result, _ = run_export(feed_item(sandbox, created["CustomerGuid"]), target.resource(), app4sales(sandbox))
+        assert target.files() == []  # no file, no temp file
+    finally:
+        folder.chmod(0o755)
+        _empty(sshd_server.base_dir)
+    assert not result.success
+    error = admin.get_result(created["CustomerGuid"])["Error"]
+    assert error.startswith(f"Upload of customers/{created['CustomerCode']}.xml") and "Error:" in error
+    assert "ermission" in error, error
+
+
+def test_ftp_user_without_write_permission(sandbox, ftp_server):
+    _empty(ftp_server.base_dir)
+    authorizer = ftp_server._server.handler.authorizer
+    if not authorizer.has_user("readonly"):
+        ftp_server.call_in_server(lambda: authorizer.add_user("readonly", "ro-s3cret-pw", str(ftp_server.root),
+                                                              perm="elr"))
+    (ftp_server.base_dir / "customers").mkdir()
+    admin = sandbox.admin_api()
+    created = admin.create_new_customer("No Write AB")
+    monitor_ftp = MonitorFileTransport(url=ftp_server.url, username="readonly", password="ro-s3cret-pw",
+                                       connect_timeout=5.0, read_timeout=5.0)
+    result, _ = run_export(feed_item(sandbox, created["CustomerGuid"]), monitor_ftp, app4sales(sandbox))
+    assert not result.success
+    error = admin.get_result(created["CustomerGuid"])["Error"]
+    assert error.startswith(f"Upload of customers/{created['CustomerCode']}.xml") and "Error:" in error
+    assert "550" in error, error  # the FTP server's own reply
+    assert "ro-s3cret-pw" not in error
+    assert [p for p in ftp_server.base_dir.rglob("*") if p.is_file()] == []
+    _empty(ftp_server.base_dir)
+
+
+def test_transient_failure_then_success_is_retried(sandbox, tmp_path, monkeypatch):
+    """A transient transfer failure on the first attempt is retried on a fresh connection."""
+    from monitor_pipeline.transport import TransientTransportError
+    from monitor_pipeline.transport.local import LocalTransport
+
+    admin = sandbox.admin_api()
+    created = admin.create_new_customer("Flaky AB")
+    calls = {"n": 0}
+    real = LocalTransport.upload_atomic
+
+    def flaky(self, source, path, *, make_dirs=True):
+        calls["n"] += 1
+        if calls["n"] <= 2:  # replaces the whole upload (the transport's own retries included)
+            raise TransientTransportError("connection reset by peer (simulated)")
+        return real(self, source, path, make_dirs=make_dirs)
+
+    monkeypatch.setattr(LocalTransport, "upload_atomic", flaky)
+    base = tmp_path / "monitor"
+    base.mkdir()
+    result, _ = run_export(feed_item(sandbox, created["CustomerGuid"]), MonitorFileTransport(url=base.as_uri()),
+                           app4sales(sandbox))
+    assert result.success
+    assert output_metadata(result)["upload_attempts"] == 3
+    assert admin.get_result(created["CustomerGuid"])["Result"] == f"SUCCESS_CUSTOMER:{created['CustomerCode']}"
+
+
+def test_failed_run_can_be_re_executed_with_the_same_config(sandbox, tmp_path):
+    admin = sandbox.admin_api()
+    created = admin.create_new_customer("Second Try AB")
+    item = feed_item(sandbox, created["CustomerGuid"])
+    base = tmp_path / "monitor"
+    base.mkdir()
+    (base / "customers").write_bytes(b"in the way")
+    first, _ = run_export(item, MonitorFileTransport(url=base.as_uri()), app4sales(sandbox))
+    assert not first.success and admin.get_result(created["CustomerGuid"])["Error"]
+    (base / "customers").unlink()
+    second, _ = run_export(item, MonitorFileTransport(url=base.as_uri()), app4sales(sandbox))
+    assert second.success
+    posted = admin.get_result(created["CustomerGuid"])
+    assert posted["Result"] == f"SUCCESS_CUSTOMER:{created['CustomerCode']}" and posted["Posts"] == 2
