@@ -4,10 +4,12 @@ import dagster as dg
 
 from monitor_pipeline.assets import build_customer_sync_assets
 from monitor_pipeline.jobs import build_customer_sync_job
+from monitor_pipeline.jobs.export_new_customer import export_new_customer_job
 from monitor_pipeline.lib.env import env_int
 from monitor_pipeline.resources import build_resources
 from monitor_pipeline.schedules import build_customer_sync_schedule
 from monitor_pipeline.sensors.customers_xml_sensor import build_customers_xml_sensor
+from monitor_pipeline.sensors.new_customer_sensor import new_customer_sensor_from_env
 from monitor_pipeline.tenants import load_tenants, tenants_file
 
 
@@ -23,9 +25,11 @@ def build_defs() -> dg.Definitions:
     schedule = build_customer_sync_schedule(tenants)
     return dg.Definitions(
         assets=build_customer_sync_assets(partitions),
-        jobs=[build_customer_sync_job(partitions, tenants)],
-        sensors=[build_customers_xml_sensor(tenants, minimum_interval_seconds=env_int(
-            "MONITOR_FILE_SENSOR_SECONDS", 60, low=1))],
+        jobs=[build_customer_sync_job(partitions, tenants), export_new_customer_job],
+        sensors=[
+            build_customers_xml_sensor(tenants, minimum_interval_seconds=env_int("MONITOR_FILE_SENSOR_SECONDS", 60, low=1)),
+            new_customer_sensor_from_env(),
+        ],
         schedules=[schedule] if schedule else [],
         resources=build_resources(),
     )
