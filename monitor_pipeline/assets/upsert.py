@@ -8,7 +8,7 @@ import dagster as dg
 import pandas as pd
 
 from monitor_pipeline.app4sales.errors import App4SalesError
-from monitor_pipeline.app4sales.sync import DeactivationRefusedError, SyncSettings, run_sync
+from monitor_pipeline.app4sales.sync import SyncError, SyncSettings, run_sync
 from monitor_pipeline.resources.app4sales import App4SalesApi
 from monitor_pipeline.resources.connector_settings import ConnectorSettings
 
@@ -67,7 +67,7 @@ def upsert_customers(context: dg.AssetExecutionContext, config: UpsertConfig, fr
             result = run_sync(client, customers, customer_addresses, customer_contacts, customer_dashboards,
                               state_dir=connector_settings.state_dir, settings=settings, on_progress=progress,
                               log=context.log)
-    except (DeactivationRefusedError, App4SalesError) as exc:
+    except (SyncError, App4SalesError) as exc:
         raise dg.Failure(description=str(exc), allow_retries=getattr(exc, "transient", False)) from None
 
     for failure in result.failures[:50]:
