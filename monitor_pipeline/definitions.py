@@ -28,7 +28,7 @@ def build_defs() -> dg.Definitions:
         jobs=[build_customer_sync_job(partitions, tenants), export_new_customer_job],
         sensors=[
             build_customers_xml_sensor(tenants, minimum_interval_seconds=env_int("MONITOR_FILE_SENSOR_SECONDS", 60, low=1)),
-            new_customer_sensor_from_env(),
+            new_customer_sensor_from_env(tenants=tenants),
         ],
         schedules=[schedule] if schedule else [],
         resources=build_resources(),

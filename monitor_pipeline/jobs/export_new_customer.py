@@ -35,15 +35,20 @@ class ExportNewCustomerConfig(dg.Config):
         "export-level upload attempts in all, each on a fresh connection; the transport itself already retries "
         "transient failures (4 tries) within each attempt"))
     retry_backoff_seconds: float = Field(default=2.0, ge=0.0, description="first wait; doubles each retry, max 30 s")
+    tenant: str | None = Field(default=None, description="tenant of the tenants file (MONITOR_TENANTS_FILE); "
+                                                         "none = the single tenant of the SPEC §2 variables")
 
 
-def run_config_for(item: dict) -> dict:
-    """The run config of ``export_new_customer_job`` for one feed item."""
-    return {"ops": {EXPORT_OP_NAME: {"config": {
+def run_config_for(item: dict, tenant: str | None = None) -> dict:
+    """The run config of ``export_new_customer_job`` for one feed item (of one tenant)."""
+    config = {
         "customer_guid": str(item["CustomerGuid"]),
         "sequence": int(item.get("Sequence") or 0),
         "xml": item.get("Xml") or "",
-    }}}}
+    }
+    if tenant is not None:
+        config["tenant"] = tenant
+    return {"ops": {EXPORT_OP_NAME: {"config": config}}}
 
 
 def _tag_run(context: dg.OpExecutionContext, tags: dict[str, str]) -> None:
@@ -67,6 +72,7 @@ def export_new_customer_op(
     app4sales: App4SalesApi,
 ) -> dict:
     guid = config.customer_guid
+    monitor_ftp, app4sales = monitor_ftp.for_tenant(config.tenant), app4sales.for_tenant(config.tenant)
     try:
         server = monitor_ftp.description
     except Exception:  # noqa: BLE001 - only used in messages
