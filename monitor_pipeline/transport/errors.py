@@ -1,0 +1,49 @@
+"""Transport errors. Messages name the server (scheme://host:port) and the path, never a password."""
+
+from __future__ import annotations
+
+
+class TransportError(Exception):
+    """A file-transport operation failed. ``transient`` says whether retrying may help."""
+
+    transient: bool = False
+
+    def __init__(self, message: str, *, transient: bool | None = None):
+        super().__init__(message)
+        if transient is not None:
+            self.transient = transient
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class TransientTransportError(TransportError):
+    """Connection refused/reset, timeout, temporary FTP 4xx reply: retrying may help."""
+
+    transient = True
+
+
+class TransportAuthError(TransportError):
+    """The server rejected the credentials."""
+
+
+class HostKeyError(TransportError):
+    """The SFTP server's host key is unknown, changed, or does not match the pinned fingerprint."""
+
+
+class TLSVerificationError(TransportError):
+    """The FTPS server certificate is not trusted or does not match the host name."""
+
+
+class RemoteNotFoundError(TransportError):
+    """A remote file or folder does not exist. ``kind`` is ``"file"`` or ``"folder"``."""
+
+    def __init__(self, message: str, *, path: str = "", kind: str = "file"):
+        super().__init__(message)
+        self.path = path
+        self.kind = kind
+
+
+class UnsafePathError(TransportError, ValueError):
+    """A path is absolute or escapes the base folder (``..``)."""
