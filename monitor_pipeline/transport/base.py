@@ -282,7 +282,8 @@ class Transport(ABC):
         if not parent_ok:
             return RemoteNotFoundError(f"{op}: folder {self._shown(parts[:-1])} does not exist on {self.description} "
                                        f"(looking for file {rel!r})", path="/".join(parts[:-1]), kind="folder")
-        if present:  # the name exists, the server refused for another reason (a folder, permissions)
+        if present or op == "upload":
+            # the name exists, or we are creating it: the server refused for another reason (permissions, a folder)
             return self._error(exc, op, self._where(parts))
         return RemoteNotFoundError(f"{op}: file {rel!r} does not exist in folder {self._shown(parts[:-1])} on "
                                    f"{self.description}", path=rel, kind="file")

@@ -325,6 +325,7 @@ def test_ftp_user_without_write_permission(sandbox, ftp_server):
     error = admin.get_result(created["CustomerGuid"])["Error"]
     assert error.startswith(f"Upload of customers/{created['CustomerCode']}.xml") and "Error:" in error
     assert "550" in error, error  # the FTP server's own reply
+    assert "does not exist" not in error and "RemoteNotFoundError" not in error, error  # a refusal, not a miss
     assert "ro-s3cret-pw" not in error
     assert [p for p in ftp_server.base_dir.rglob("*") if p.is_file()] == []
     _empty(ftp_server.base_dir)
