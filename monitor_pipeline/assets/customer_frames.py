@@ -1,8 +1,6 @@
 """Assets ``customers``, ``customer_addresses``, ``customer_contacts``, ``customer_dashboards``:
 customers.xml normalized by the SPEC §3 rules, with the checks a data engineer reads first."""
 
-from __future__ import annotations
-
 import tempfile
 from pathlib import Path
 

@@ -1,7 +1,5 @@
 """Asset ``customers_xml``: Monitor's customer export, downloaded once it has stopped changing."""
 
-from __future__ import annotations
-
 import tempfile
 from pathlib import Path
 

@@ -1,7 +1,5 @@
 """Asset ``customer_upsert_batches``: the frames upserted into App4Sales (SPEC §5)."""
 
-from __future__ import annotations
-
 from datetime import timedelta
 
 import dagster as dg

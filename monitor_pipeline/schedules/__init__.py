@@ -1,7 +1,5 @@
 """Schedule ``customer_sync_schedule``: the safety net under the file sensor."""
 
-from __future__ import annotations
-
 from collections.abc import Mapping
 
 import dagster as dg

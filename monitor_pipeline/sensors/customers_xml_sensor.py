@@ -5,8 +5,6 @@ Monitor is still writing never starts a sync. With tenants, every tenant's file 
 its run targets the tenant's partition; the cursor keeps one state per tenant.
 """
 
-from __future__ import annotations
-
 import json
 from collections.abc import Mapping
 
