@@ -54,5 +54,4 @@ def fetch_customers_xml(context: dg.AssetExecutionContext, monitor_ftp: MonitorF
             "server_mtime": dg.MetadataValue.timestamp(fetched.mtime),
             "sha256": fetched.sha256,
         },
-        data_version=dg.DataVersion(fetched.sha256),
     )

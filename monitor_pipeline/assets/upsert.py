@@ -9,6 +9,7 @@ from monitor_pipeline.app4sales.errors import App4SalesError
 from monitor_pipeline.app4sales.sync import SyncError, SyncSettings, run_sync
 from monitor_pipeline.resources.app4sales import App4SalesApi
 from monitor_pipeline.resources.connector_settings import ConnectorSettings
+from monitor_pipeline.tenants import tenant_of
 
 GROUP = "customer_sync"
 APP4SALES_POOL = "app4sales"

@@ -9,6 +9,8 @@ and method (omitted: any). It fires ``times`` times (default 1), then disappears
 - ``action: "drop_after"``: process the request (its transaction commits), then close the
   connection without answering.
 - ``delay``: sleep that many seconds first (combinable; alone, the request is then processed).
+- ``skip``: let that many matching requests through untouched before the fault starts firing
+  (e.g. ``skip: 1`` fails the second batch of a sync, after the first one was stored).
 
 Dropping a connection: uvicorn hands the ASGI app ``receive`` as a bound method of its
 per-request cycle object, which holds the asyncio transport; ``transport.abort()`` closes the
@@ -40,6 +42,7 @@ class Fault:
     retry_after: float | None = None
     action: str | None = None
     delay: float | None = None
+    skip: int = 0
 
     @classmethod
     def from_json(cls, body: object) -> Fault:
@@ -55,6 +58,8 @@ class Fault:
             raise ValueError("a fault needs a status, an action or a delay")
         if not isinstance(fault.times, int) or fault.times < 1:
             raise ValueError("times must be a positive whole number")
+        if not isinstance(fault.skip, int) or fault.skip < 0:
+            raise ValueError("skip must be a whole number ≥ 0")
         fault.path = fault.path.lstrip("/")
         fault.method = fault.method.upper() if fault.method else None
         return fault
@@ -78,6 +83,9 @@ class FaultRegistry:
         with self._lock:
             for fault in self._faults.get(admin, []):
                 if (fault.method in (None, method)) and fnmatch.fnmatchcase(path, fault.path):
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        return None
                     fault.times -= 1
                     if fault.times <= 0:
                         self._faults[admin].remove(fault)

@@ -173,3 +173,13 @@ def test_fault_pattern_matches_dashboards(sandbox):
     sandbox.admin_api().add_fault("customers/*/dashboard", "PUT", status=502)
     client.put_dashboard("F2", b"x")
     assert client.request_count == 3
+
+
+def test_fault_skip_lets_the_first_requests_through(sandbox):
+    client = sandbox.client()
+    sandbox.admin_api().add_fault("customers", "GET", skip=2, times=1, status=503)
+    client.list_customers()
+    client.list_customers()
+    assert client.request_count == 2  # the first two passed untouched
+    client.list_customers()
+    assert client.request_count == 4  # the third was answered 503 once, then retried
