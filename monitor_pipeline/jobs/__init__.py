@@ -29,7 +29,6 @@ def build_customer_sync_job(partitions_def: dg.PartitionsDefinition | None = Non
     return dg.define_asset_job(
         "customer_sync_job",
         selection=dg.AssetSelection.groups("customer_sync"),
-        partitions_def=partitions_def,
         config=config,
         description="Monitor → App4Sales: download customers.xml, normalize it, upsert the changes"
                     + (" (one run per tenant partition)." if partitions_def else "."),
