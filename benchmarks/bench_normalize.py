@@ -1,0 +1,91 @@
+"""Benchmark of ``normalize_customers`` against a bare hardened ``iterparse`` pass and ``pandas.read_xml``.
+
+    .venv/bin/python -m benchmarks.bench_normalize [--sizes 10000,100000,1000000] [--folder bench_data]
+
+Every measurement runs in a fresh subprocess (peak RSS = that process's ru_maxrss). The bare pass
+uses the same hardened parser options, filters ``customer`` end events, counts and clears them.
+``pandas.read_xml`` (flat files only: it cannot read the nested format's children) is skipped at
+1M customers, where it needs many GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+from .generate import cached
+
+READ_XML_LIMIT = 100_000
+
+
+def _worker(kind: str, path: str) -> None:
+    started = time.perf_counter()
+    if kind == "bare":
+        from lxml import etree
+
+        from monitor_pipeline.customers.parse import PARSER_OPTIONS
+        n = 0
+        for _, el in etree.iterparse(path, events=("end",), tag="customer", **PARSER_OPTIONS):
+            n += 1
+            el.clear()
+    elif kind == "read_xml":
+        import pandas as pd
+        n = len(pd.read_xml(path, xpath="/customers/customer", parser="lxml", dtype=str))
+    else:
+        from monitor_pipeline.customers import normalize_customers
+        n = len(normalize_customers(path).customers)
+    seconds = time.perf_counter() - started
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "rss_mb": rss_mb, "n": n}))
+
+
+def measure(kind: str, path) -> dict:
+    out = subprocess.run([sys.executable, "-m", "benchmarks.bench_normalize", "--worker", kind, str(path)],
+                         check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--folder", default="bench_data")
+    parser.add_argument("--worker", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        _worker(*args.worker)
+        return
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    rows, per_customer = [], {}
+    for n in sizes:
+        for nested in (False, True):
+            path = cached(args.folder, n, nested=nested)
+            bare = measure("bare", path)
+            norm = measure("normalize", path)
+            fmt = "nested" if nested else "flat"
+            read_xml = None
+            if not nested and n <= READ_XML_LIMIT:
+                read_xml = measure("read_xml", path)
+            per_customer[(fmt, n)] = norm["seconds"] / n
+            rows.append((fmt, n, path.stat().st_size / 1e6, norm["seconds"], bare["seconds"],
+                         norm["seconds"] / bare["seconds"],
+                         f"{norm['seconds'] / read_xml['seconds']:.2f}x" if read_xml else
+                         ("n/a (nested)" if nested else "skipped (1M)"),
+                         norm["rss_mb"], n / norm["seconds"]))
+    header = (f"{'file':<7} {'customers':>9} {'MB':>7} {'normalize s':>11} {'bare s':>7} {'vs bare':>8} "
+              f"{'vs read_xml':>13} {'peak RSS MB':>11} {'customers/s':>11} {'us/cust vs 100k':>15}")
+    print(header)
+    print("-" * len(header))
+    for fmt, n, mb, secs, bare_s, ratio, rx, rss, rate in rows:
+        base = per_customer.get((fmt, 100_000))
+        scale = f"{(secs / n) / base:.2f}x" if base and n != 100_000 else ""
+        print(f"{fmt:<7} {n:>9} {mb:>7.0f} {secs:>11.2f} {bare_s:>7.2f} {ratio:>7.2f}x {rx:>13} {rss:>11.0f} "
+              f"{rate:>11.0f} {scale:>15}")
+    print("targets: 100k nested <= 2.0x bare and <= 400 MB; 1M us/customer <= 1.2x that of 100k")
+
+
+if __name__ == "__main__":
+    main()

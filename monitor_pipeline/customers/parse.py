@@ -1,0 +1,312 @@
+"""Hardened streaming parse of customers.xml into raw (untrimmed, unmapped) Arrow tables.
+
+Security (SPEC §4): entities are never resolved, nothing is fetched from the network, no DTD is
+loaded, ``huge_tree`` stays off, and any DOCTYPE (hence any DTD or entity declaration) is refused
+before the first customer is read. Memory is bounded by the extracted values, not by the file:
+customer elements are dropped from the tree every ``_DROP_EVERY`` customers and the extracted
+values are moved into compact Arrow tables every ``_FLUSH_EVERY`` customers.
+
+The hot loop is plain Python over each finished ``<customer>`` element; the only per-element
+work is one dict lookup for the (case-insensitive) name and one ``.text`` read.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import pyarrow as pa
+from lxml import etree
+
+from .columns import ADDRESS_FIELDS, CONTACT_FIELDS, CUSTOMER_FIELDS
+from .errors import CustomersXmlError
+
+PARSER_OPTIONS = dict(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
+                      remove_comments=True, remove_pis=True)
+_PEEK_CHUNK = 64 * 1024
+_PEEK_LIMIT = 1024 * 1024
+_DROP_EVERY = 512
+_FLUSH_EVERY = 20000
+_CONTAINERS = {"addresses", "contactpersons"}
+_XML_VALUES = {"dynamicfreefields", "freefields"}
+
+CUSTOMER_SCHEMA = pa.schema([("@pos", pa.int64()), ("@line", pa.int64()), ("@nodes", pa.bool_())]
+                            + [(f, pa.string()) for f in CUSTOMER_FIELDS])
+ADDRESS_SCHEMA = pa.schema([("@pos", pa.int64()), ("@seq", pa.int64())] + [(f, pa.string()) for f in ADDRESS_FIELDS])
+CONTACT_SCHEMA = pa.schema([("@pos", pa.int64()), ("@seq", pa.int64())] + [(f, pa.string()) for f in CONTACT_FIELDS])
+
+
+@dataclass
+class RawCustomers:
+    customers: pa.Table   # @pos (1-based customer index), @line, @nodes, one column per source element
+    addresses: pa.Table   # @pos, @seq, @type (attribute), type (child), address parts
+    contacts: pa.Table    # @pos, @seq, contact person fields
+
+
+def _canon(tag) -> str:
+    """Lower-case local name of an element/attribute name."""
+    tag = str(tag)
+    if tag.startswith("{"):
+        tag = tag.rpartition("}")[2]
+    return tag.lower()
+
+
+def inner_xml(element) -> str | None:
+    """The content of ``element`` as a string: child elements serialized, or the text when there are none."""
+    if len(element) == 0:
+        return element.text
+    whole = etree.tostring(element, encoding="unicode", with_tail=False)
+    return whole[whole.index(">") + 1:whole.rindex("</")]
+
+
+_UNKNOWN, _ADDRESSES, _CONTACTS = -1, -2, -3
+_XML = -10          # codes <= _XML: an XML-valued field at column (_XML - code)
+
+
+def _layout(fields: list[str], offset: int) -> dict[str, int]:
+    return {f: i + offset for i, f in enumerate(fields)}
+
+
+class _Extractor:
+    """Collects raw values per customer as fixed-layout rows; flushes them to Arrow tables.
+
+    A row is a list: customers ``[pos, line, nodes, *CUSTOMER_FIELDS]``, addresses/contacts
+    ``[pos, seq, *fields]``. ``codes`` maps each raw tag spelling to its column (learned once).
+    """
+
+    def __init__(self):
+        self.cust_cols = _layout(CUSTOMER_FIELDS, 3)
+        self.addr_cols = _layout(ADDRESS_FIELDS, 2)
+        self.cont_cols = _layout(CONTACT_FIELDS, 2)
+        self.codes: dict = {}      # raw customer-child tag -> code
+        self.addr_codes: dict = {}
+        self.cont_codes: dict = {}
+        self.cust: list[list] = []
+        self.addr: list[list] = []
+        self.cont: list[list] = []
+        self.tables: tuple[list, list, list] = ([], [], [])
+
+    @staticmethod
+    def _learn(table: dict, cols: dict, tag, containers: bool) -> int:
+        name = _canon(tag) if isinstance(tag, str) else ""
+        if containers and name == "addresses":
+            code = _ADDRESSES
+        elif containers and name == "contactpersons":
+            code = _CONTACTS
+        elif name in cols:
+            code = _XML - cols[name] if name in _XML_VALUES else cols[name]
+        else:
+            code = _UNKNOWN
+        table[tag] = code
+        return code
+
+    def customer(self, c, pos: int) -> None:
+        codes = self.codes
+        row = [None] * (len(self.cust_cols) + 3)
+        row[0] = pos
+        row[1] = c.sourceline
+        seq = 0
+        for e in c:
+            i = codes.get(e.tag)
+            if i is None:
+                i = self._learn(codes, self.cust_cols, e.tag, True)
+            if i >= 0:
+                if row[i] is None:
+                    row[i] = e.text
+            elif i <= _XML:
+                if row[_XML - i] is None:
+                    row[_XML - i] = inner_xml(e)
+            elif i != _UNKNOWN:
+                row[2] = True
+                seq = self._nodes(e, pos, seq, i == _ADDRESSES)
+        self.cust.append(row)
+        if len(self.cust) >= _FLUSH_EVERY:
+            self.flush()
+
+    def _nodes(self, container, pos: int, seq: int, is_address: bool) -> int:
+        if is_address:
+            codes, cols, out = self.addr_codes, self.addr_cols, self.addr
+        else:
+            codes, cols, out = self.cont_codes, self.cont_cols, self.cont
+        width = len(cols) + 2
+        for node in container:
+            if not isinstance(node.tag, str):
+                continue
+            seq += 1
+            rec = [None] * width
+            rec[0] = pos
+            rec[1] = seq
+            if is_address:
+                kind = node.get("type")
+                if kind is None and len(node.attrib):
+                    kind = next((v for n, v in node.attrib.items() if _canon(n) == "type"), None)
+                rec[2] = kind
+            for f in node:
+                i = codes.get(f.tag)
+                if i is None:
+                    i = self._learn(codes, cols, f.tag, False)
+                if i >= 0:
+                    if rec[i] is None:
+                        rec[i] = f.text
+                elif i <= _XML and rec[_XML - i] is None:
+                    rec[_XML - i] = inner_xml(f)
+            out.append(rec)
+        return seq
+
+    def flush(self) -> None:
+        for rows, schema, out in ((self.cust, CUSTOMER_SCHEMA, self.tables[0]),
+                                  (self.addr, ADDRESS_SCHEMA, self.tables[1]),
+                                  (self.cont, CONTACT_SCHEMA, self.tables[2])):
+            if rows:
+                columns = list(zip(*rows))
+                out.append(pa.Table.from_arrays([pa.array(col, type=f.type) for col, f in zip(columns, schema)],
+                                                schema=schema))
+                rows.clear()
+
+    def result(self) -> RawCustomers:
+        self.flush()
+        cat = [pa.concat_tables(t) if t else s.empty_table()
+               for t, s in zip(self.tables, (CUSTOMER_SCHEMA, ADDRESS_SCHEMA, CONTACT_SCHEMA))]
+        return RawCustomers(*cat)
+
+
+class _Prefixed(io.RawIOBase):
+    """A binary stream that first returns ``prefix`` and then the rest of ``stream``."""
+
+    def __init__(self, prefix: bytes, stream):
+        self._prefix, self._stream = memoryview(prefix), stream
+
+    def readable(self):
+        return True
+
+    def read(self, size=-1):
+        if len(self._prefix):
+            n = len(self._prefix) if size is None or size < 0 else min(size, len(self._prefix))
+            out, self._prefix = bytes(self._prefix[:n]), self._prefix[n:]
+            return out
+        return self._stream.read(size)
+
+
+def _doctype_line(prefix: bytes) -> int | None:
+    for enc in ("utf-8", "utf-16-le", "utf-16-be"):
+        at = prefix.find("<!DOCTYPE".encode(enc))
+        if at >= 0:
+            return prefix[:at].count("\n".encode(enc)) + 1
+    return None
+
+
+def _syntax_error(name: str, exc: etree.XMLSyntaxError) -> CustomersXmlError:
+    line, msg = exc.lineno, exc.msg or str(exc)
+    entries = [e for e in (exc.error_log or []) if e.line] if getattr(exc, "error_log", None) is not None else []
+    if entries and (not line or msg.startswith("no element found")):
+        first = entries[0]    # lxml's summary can be misleading (e.g. undeclared entities); the log is not
+        line, msg = first.line, first.message
+    return CustomersXmlError(name, line or (exc.position[0] if exc.position else 0) or 1, f"malformed XML: {msg}")
+
+
+def _peek(stream, name: str) -> tuple[bytes, str | None]:
+    """Validate the prologue and root (no DOCTYPE, root ``customers``, not empty) from the first bytes.
+
+    Returns the bytes consumed and the spelling of the first ``customer`` element (or None).
+    """
+    parser = etree.XMLPullParser(events=("start",), **PARSER_OPTIONS)
+    consumed: list[bytes] = []
+    total, root_seen = 0, False
+    while total < _PEEK_LIMIT:
+        chunk = stream.read(_PEEK_CHUNK)
+        if not chunk:
+            try:
+                parser.close()
+            except etree.XMLSyntaxError as exc:
+                if total == 0 or not b"".join(consumed).strip(b" \t\r\n\x00\xef\xbb\xbf\xfe\xff"):
+                    raise CustomersXmlError(name, 1, "the file is empty") from None
+                raise _syntax_error(name, exc) from None
+            break
+        consumed.append(chunk)
+        total += len(chunk)
+        try:
+            parser.feed(chunk)
+            events = list(parser.read_events())
+        except etree.XMLSyntaxError as exc:
+            prefix = b"".join(consumed)
+            if b"<!DOCTYPE" in prefix or "<!DOCTYPE".encode("utf-16-le") in prefix \
+                    or "<!DOCTYPE".encode("utf-16-be") in prefix:
+                raise CustomersXmlError(name, _doctype_line(prefix) or exc.lineno,
+                                        "DOCTYPE/DTD/entity declarations are not allowed") from None
+            raise _syntax_error(name, exc) from None
+        for _, el in events:
+            if not root_seen:
+                root_seen = True
+                info = el.getroottree().docinfo
+                if info.internalDTD is not None or info.externalDTD is not None or info.system_url \
+                        or info.public_id or _doctype_line(b"".join(consumed)):
+                    raise CustomersXmlError(name, _doctype_line(b"".join(consumed)) or el.sourceline,
+                                            "DOCTYPE/DTD/entity declarations are not allowed")
+                if _canon(el.tag) != "customers":
+                    raise CustomersXmlError(name, el.sourceline,
+                                            f"the root element is <{el.tag}>, expected <customers>")
+            elif _canon(el.tag) == "customer":
+                return b"".join(consumed), el.tag
+    return b"".join(consumed), None
+
+
+def _source(source) -> tuple[str, object, bool]:
+    """(display name, binary stream, we-opened-it)."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return "<bytes>", io.BytesIO(bytes(source)), True
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        try:
+            return str(path), open(path, "rb"), True
+        except OSError as exc:
+            raise CustomersXmlError(str(path), None, f"cannot be read: {exc.strerror or exc}") from None
+    return str(getattr(source, "name", "<stream>")), source, False
+
+
+def parse_customers_xml(source: str | Path | BinaryIO | bytes) -> tuple[RawCustomers, str]:
+    """Parse ``source`` (a path, bytes or a binary stream) into raw tables; returns (raw, display name)."""
+    name, stream, owned = _source(source)
+    try:
+        prefix, spelling = _peek(stream, name)
+        tags = {spelling or "customer", "customer", "Customer", "CUSTOMER"}
+        extractor = _Extractor()
+        pos = since_drop = 0
+        root = None
+        try:
+            for _, el in etree.iterparse(_Prefixed(prefix, stream), events=("end",), tag=sorted(tags), **PARSER_OPTIONS):
+                parent = el.getparent()
+                if root is None:
+                    root = parent
+                if parent is not root:        # a <customer> nested somewhere else: not a customer
+                    continue
+                pos += 1
+                extractor.customer(el, pos)
+                since_drop += 1
+                if since_drop >= _DROP_EVERY:
+                    pos = _drop(root, el, extractor, pos, since_drop, tags)
+                    since_drop = 0
+        except etree.XMLSyntaxError as exc:
+            raise _syntax_error(name, exc) from None
+        if root is not None:
+            _drop(root, None, extractor, pos, since_drop, tags)
+        return extractor.result(), name
+    finally:
+        if owned:
+            stream.close()
+
+
+def _drop(root, last, extractor: _Extractor, pos: int, processed: int, tags: set) -> int:
+    """Remove the children of the root up to the finished customer ``last`` (the parser may already be
+    building later ones). Customers spelled in a way the iterparse tag filter does not know (a file
+    mixing spellings) are extracted here first: correct, but later in the order."""
+    upto = root.index(last) + 1 if last is not None else len(root)
+    if upto != processed:
+        for child in root[:upto]:
+            if isinstance(child.tag, str) and child.tag not in tags and _canon(child.tag) == "customer":
+                pos += 1
+                extractor.customer(child, pos)
+    del root[:upto]
+    return pos
