@@ -9,10 +9,13 @@ import dagster as dg
 from monitor_pipeline.lib import defaults
 
 
+QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
 def run_sync_demo(defs: dg.Definitions, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
     job = defs.resolve_job_def("customer_sync_job")
     print("Running customer_sync_job (customers_xml → frames → customer_upsert_batches) …")
-    return job.execute_in_process(instance=instance, raise_on_error=False)
+    return job.execute_in_process(instance=instance, run_config=QUIET, raise_on_error=False)
 
 
 def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
@@ -57,7 +60,7 @@ def run_export_demo(defs: dg.Definitions, instance: dg.DagsterInstance, extras) 
         return 1
     for request in tick.run_requests:
         started = time.monotonic()
-        result = job.execute_in_process(run_config=request.run_config, instance=instance, tags=request.tags,
+        result = job.execute_in_process(run_config={**request.run_config, **QUIET}, instance=instance, tags=request.tags,
                                         raise_on_error=False)
         state = "succeeded" if result.success else "FAILED"
         print(f"export_new_customer_job for {request.run_key} {state} in {time.monotonic() - started:.1f} s")

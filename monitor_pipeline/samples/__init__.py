@@ -14,13 +14,14 @@ EXTRA_DATA = SAMPLES / "extraCustomerData.csv"
 
 
 def write_demo_customers_xml(target: Path) -> Path:
-    """One customers.xml holding the customers of both samples (SPEC §3: formats may mix in a file)."""
+    """One customers.xml mixing both formats (SPEC §3 allows it): the two samples hold the same
+    customers, so every other customer is taken from the flat file and the rest from the nested one."""
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    flat, nested = ([c for c in etree.parse(str(sample), parser).getroot() if isinstance(c.tag, str)]
+                    for sample in (FLAT, NESTED))
     root = etree.Element("customers")
-    for sample in (FLAT, NESTED):
-        for customer in etree.parse(str(sample), parser).getroot():
-            if isinstance(customer.tag, str):
-                root.append(customer)
+    for position, pair in enumerate(zip(flat, nested, strict=True)):
+        root.append(pair[position % 2])
     tmp = target.with_suffix(".xml.tmp")
     etree.ElementTree(root).write(str(tmp), xml_declaration=True, encoding="UTF-8", pretty_print=True)
     tmp.replace(target)
