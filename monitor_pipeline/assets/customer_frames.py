@@ -10,6 +10,8 @@ import pandas as pd
 from monitor_pipeline.customers import CustomersXmlError, NormalizeSettings, normalize_customers
 from monitor_pipeline.resources.connector_settings import ConnectorSettings
 from monitor_pipeline.assets.customers_xml import FTP_POOL
+from monitor_pipeline.assets.frames_reuse import input_key, reusable_frames
+from monitor_pipeline.lib.fetch import sha256_of
 from monitor_pipeline.resources.file_transport import MonitorFileTransport
 from monitor_pipeline.tenants import tenant_of
 from monitor_pipeline.transport import RemoteNotFoundError
@@ -65,23 +67,33 @@ def build_customer_frames(partitions_def: dg.PartitionsDefinition | None = None)
         partitions_def=partitions_def,
         pool=FTP_POOL,
     )
-    def customer_frames(context: dg.AssetExecutionContext, customers_xml: Path, monitor_ftp: MonitorFileTransport,
-                        connector_settings: ConnectorSettings):
+    def customer_frames(context: dg.AssetExecutionContext, config: FramesConfig, customers_xml: Path,
+                        monitor_ftp: MonitorFileTransport, connector_settings: ConnectorSettings):
         tenant = tenant_of(context)
-        yield from normalize_frames(context, customers_xml, monitor_ftp.for_tenant(tenant),
+        yield from normalize_frames(context, config, customers_xml, monitor_ftp.for_tenant(tenant),
                                     connector_settings.for_tenant(tenant))
 
     return customer_frames
 
 
-def normalize_frames(context: dg.AssetExecutionContext, customers_xml: Path, monitor_ftp: MonitorFileTransport,
-                     connector_settings: ConnectorSettings):
+class FramesConfig(dg.Config):
+    reparse: bool = False
+    """Parse customers.xml even when it, the extra data and the settings are unchanged since the last run."""
+
+
+def normalize_frames(context: dg.AssetExecutionContext, config: FramesConfig, customers_xml: Path,
+                     monitor_ftp: MonitorFileTransport, connector_settings: ConnectorSettings):
     settings = NormalizeSettings(
         language_map=connector_settings.language_map,
         default_action_price_list_code=connector_settings.default_action_price_list_code,
         customer_item_filter=connector_settings.customer_item_filter,
         extra_data=_extra_data(monitor_ftp, connector_settings, context.log),
     )
+    key = input_key(sha256_of(customers_xml), settings)
+    reused = None if config.reparse else reusable_frames(context, key)
+    if reused is not None:
+        yield from reused
+        return
     try:
         result = normalize_customers(customers_xml, settings)
     except CustomersXmlError as exc:
@@ -95,7 +107,8 @@ def normalize_frames(context: dg.AssetExecutionContext, customers_xml: Path, mon
     for row in result.rejected.itertuples(index=False):
         context.log.warning(f"Rejected customer #{row.Position} ({row.CustomerCode or 'no code'}): {row.Reason}")
 
-    shared = {"rejected_customers": len(result.rejected), "warnings": len(result.warnings)}
+    shared = {"rejected_customers": len(result.rejected), "warnings": len(result.warnings), "input_key": key,
+              "reparsed": True}
     frames = {"customers": result.customers, "customer_addresses": result.addresses,
               "customer_contacts": result.contacts, "customer_dashboards": result.dashboards}
     for name, frame in frames.items():
@@ -108,19 +121,18 @@ def normalize_frames(context: dg.AssetExecutionContext, customers_xml: Path, mon
             if len(result.warnings):
                 metadata["warnings_preview"] = _preview(result.warnings, 20)
         yield dg.Output(frame, output_name=name, metadata=metadata)
-    yield from frame_checks(result.customers, result.addresses, result.contacts, result.rejected)
+    yield from frame_checks(result.customers, result.addresses, result.contacts, len(result.rejected))
 
 
-def frame_checks(customers: pd.DataFrame, addresses: pd.DataFrame, contacts: pd.DataFrame,
-                 rejected: pd.DataFrame):
+def frame_checks(customers: pd.DataFrame, addresses: pd.DataFrame, contacts: pd.DataFrame, rejected: int):
     duplicated = customers["CustomerCode"][customers["CustomerCode"].duplicated()].unique().tolist()
     yield dg.AssetCheckResult(check_name="no_duplicate_customer_code", asset_key="customers",
                               passed=not duplicated, metadata={"duplicates": len(duplicated),
                                                                "examples": ", ".join(map(str, duplicated[:10]))})
     yield dg.AssetCheckResult(check_name="no_rejected_customers", asset_key="customers",
-                              passed=rejected.empty, severity=dg.AssetCheckSeverity.WARN,
-                              metadata={"rejected": len(rejected)})
-    mains = contacts.groupby("CustomerCode")["IsMainContactPerson"].apply(lambda s: int(s.fillna(False).sum()))
+                              passed=rejected == 0, severity=dg.AssetCheckSeverity.WARN,
+                              metadata={"rejected": rejected})
+    mains = contacts["IsMainContactPerson"].fillna(False).astype(int).groupby(contacts["CustomerCode"]).sum()
     wrong = mains[mains != 1]
     yield dg.AssetCheckResult(check_name="one_main_contact", asset_key="customer_contacts", passed=wrong.empty,
                               metadata={"customers_with_contacts": len(mains), "violations": len(wrong),

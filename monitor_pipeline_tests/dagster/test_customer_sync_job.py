@@ -190,3 +190,23 @@ def test_too_many_missing_customers_refuses_deactivation(sync):
     run = sync.run()
     assert run.success, run.failure_message()
     assert run.metadata()["deactivated"] == 2
+
+
+def test_unchanged_export_is_not_parsed_again_but_any_input_change_is(sync):
+    write_customers(sync.customers_xml, [customer_xml(f"V{i}", f"Kund {i}") for i in range(4)])
+    assert sync.run().metadata("customers")["reparsed"] is True
+    again = sync.run()
+    assert again.metadata("customers")["reparsed"] is False
+    assert again.metadata("customers")["row_count"] == 4
+
+    sync.setenv(MONITOR_LANGUAGE_MAP='{"SV": "sv-SE"}')  # a setting the frames depend on
+    changed_setting = sync.run()
+    assert changed_setting.metadata("customers")["reparsed"] is True
+    assert changed_setting.metadata()["updated"] == 4
+    assert sync.sandbox.admin_api().get_customer("V1")["LanguageCode"] == "sv-SE"
+
+    write_customers(sync.customers_xml, [customer_xml(f"V{i}", f"Kund {i}") for i in range(5)])
+    assert sync.run().metadata("customers")["reparsed"] is True
+    forced = sync.run({"ops": {"customer_frames": {"config": {"reparse": True}}}})
+    assert forced.metadata("customers")["reparsed"] is True
+    assert forced.metadata()["sent"] == 0
