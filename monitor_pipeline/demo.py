@@ -60,7 +60,9 @@ def run_export_demo(defs: dg.Definitions, instance: dg.DagsterInstance, extras) 
         return 1
     for request in tick.run_requests:
         started = time.monotonic()
-        result = job.execute_in_process(run_config={**request.run_config, **QUIET}, instance=instance, tags=request.tags,
+        # Tagged as the sensor's own run for this key, so the daemon (`make dev`) never exports it again.
+        tags = {**request.tags, "dagster/run_key": request.run_key, "dagster/sensor_name": sensor.name}
+        result = job.execute_in_process(run_config={**request.run_config, **QUIET}, instance=instance, tags=tags,
                                         raise_on_error=False)
         state = "succeeded" if result.success else "FAILED"
         print(f"export_new_customer_job for {request.run_key} {state} in {time.monotonic() - started:.1f} s")
