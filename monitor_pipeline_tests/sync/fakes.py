@@ -6,17 +6,7 @@ import numpy as np
 import pandas as pd
 
 from monitor_pipeline.app4sales.errors import App4SalesTransientError, BatchRejectedError
-
-CUSTOMER_COLUMNS = [
-    "CustomerGuid", "CustomerCode", "CustomerName", "ChamberOfCommerceCode", "VatCode", "VatLiable", "Discount",
-    "UsesPriceField", "ActionPriceList", "HidePrices", "LanguageCode", "CustomerManager", "Sysmodified",
-    "DynamicFreeFields", "FreeFields", "CustomerClassification", "ItemFilter", "CustomerNote",
-    "PaymentConditionCode", "DeliveryMethod", "Filters",
-]
-ADDRESS_COLUMNS = ["CustomerCode", "AddressType", "AddressLine1", "AddressLine2", "PostCode", "City", "Country",
-                   "Email", "Phone", "Fax", "IsMainAddress"]
-CONTACT_COLUMNS = ["CustomerCode", "FullName", "FirstName", "MiddleName", "LastName", "Email", "Phonenumber",
-                   "IsMainContactPerson", "DynamicFreeFields"]
+from monitor_pipeline.customers.columns import ADDRESS_COLUMNS, CONTACT_COLUMNS, CUSTOMER_COLUMNS  # noqa: F401
 
 
 def rejected(invalid: list[dict]) -> BatchRejectedError:
