@@ -31,7 +31,7 @@ def _schedule(cron: str, tenants: Mapping[str, Tenant] | None) -> dg.ScheduleDef
                     "an unchanged file sends nothing.",
     )
     def customer_sync_schedule(context: dg.ScheduleEvaluationContext):
-        stamp = context.scheduled_execution_time.isoformat() if context.scheduled_execution_time else "manual"
+        stamp = context.scheduled_execution_time.isoformat()
         if not tenants:
             return dg.RunRequest(run_key=f"schedule|{stamp}")
         return [dg.RunRequest(run_key=f"schedule|{name}|{stamp}", partition_key=name, tags=host_tags(tenant))
