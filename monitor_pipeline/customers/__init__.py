@@ -12,8 +12,17 @@ JSON never sees NaN); VatLiable, HidePrices, IsMainAddress, IsMainContactPerson 
 from .columns import (ADDRESS_COLUMNS, CONTACT_COLUMNS, CUSTOMER_COLUMNS, DASHBOARD_COLUMNS, REJECTED_COLUMNS,
                       WARNING_COLUMNS)
 from .errors import CustomersXmlError, ExtraDataError
-from .normalize import NormalizedCustomers, normalize_customers
 from .settings import DEFAULT_LANGUAGE_MAP, LANGUAGE_COUNTRY, NormalizeSettings
+
+
+
+def __getattr__(name: str):
+    # pandas is imported on first use only: the parse worker process (split.py) never needs it
+    if name in ("normalize_customers", "NormalizedCustomers"):
+        from . import normalize
+        return getattr(normalize, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "normalize_customers", "NormalizeSettings", "NormalizedCustomers", "CustomersXmlError", "ExtraDataError",

@@ -88,6 +88,7 @@ class _Extractor:
         self.addr: list[list] = []
         self.cont: list[list] = []
         self.tables: tuple[list, list, list] = ([], [], [])
+        self.odd = False           # customers extracted out of document order by _drop
 
     @staticmethod
     def _learn(table: dict, cols: dict, tag, containers: bool) -> int:
@@ -266,33 +267,51 @@ def _source(source) -> tuple[str, object, bool]:
     return str(getattr(source, "name", "<stream>")), source, False
 
 
+def _extract(stream, tags: set) -> tuple[RawCustomers, bool]:
+    """Extract the root-level customers of ``stream``; also tells whether ``_drop`` had to extract
+    customers spelled in a way the tag filter does not know (their order depends on batching)."""
+    extractor = _Extractor()
+    pos = since_drop = 0
+    root = None
+    for _, el in etree.iterparse(stream, events=("end",), tag=sorted(tags), **PARSER_OPTIONS):
+        parent = el.getparent()
+        if root is None:
+            root = parent
+        if parent is not root:        # a <customer> nested somewhere else: not a customer
+            continue
+        pos += 1
+        extractor.customer(el, pos)
+        since_drop += 1
+        if since_drop >= _DROP_EVERY:
+            pos = _drop(root, el, extractor, pos, since_drop, tags)
+            since_drop = 0
+    if root is not None:
+        _drop(root, None, extractor, pos, since_drop, tags)
+    return extractor.result(), extractor.odd
+
+
 def parse_customers_xml(source: str | Path | BinaryIO | bytes) -> tuple[RawCustomers, str]:
-    """Parse ``source`` (a path, bytes or a binary stream) into raw tables; returns (raw, display name)."""
+    """Parse ``source`` (a path, bytes or a binary stream) into raw tables; returns (raw, display name).
+
+    Large files on disk are split in two at a root-level ``<customer>`` and the halves are parsed in
+    parallel (see :mod:`.split`); any problem there (bad input included) falls back to this single
+    streaming pass, so errors and results are exactly those of the single pass.
+    """
     name, stream, owned = _source(source)
     try:
         prefix, spelling = _peek(stream, name)
         tags = {spelling or "customer", "customer", "Customer", "CUSTOMER"}
-        extractor = _Extractor()
-        pos = since_drop = 0
-        root = None
+        if isinstance(source, (str, os.PathLike)) and spelling:
+            from .split import parse_split
+            raw = parse_split(Path(source), stream, prefix, spelling, tags)
+            if raw is not None:
+                return raw, name
+            stream.seek(len(prefix))
         try:
-            for _, el in etree.iterparse(_Prefixed(prefix, stream), events=("end",), tag=sorted(tags), **PARSER_OPTIONS):
-                parent = el.getparent()
-                if root is None:
-                    root = parent
-                if parent is not root:        # a <customer> nested somewhere else: not a customer
-                    continue
-                pos += 1
-                extractor.customer(el, pos)
-                since_drop += 1
-                if since_drop >= _DROP_EVERY:
-                    pos = _drop(root, el, extractor, pos, since_drop, tags)
-                    since_drop = 0
+            raw, _odd = _extract(_Prefixed(prefix, stream), tags)
         except etree.XMLSyntaxError as exc:
             raise _syntax_error(name, exc) from None
-        if root is not None:
-            _drop(root, None, extractor, pos, since_drop, tags)
-        return extractor.result(), name
+        return raw, name
     finally:
         if owned:
             stream.close()
@@ -308,5 +327,6 @@ def _drop(root, last, extractor: _Extractor, pos: int, processed: int, tags: set
             if isinstance(child.tag, str) and child.tag not in tags and _canon(child.tag) == "customer":
                 pos += 1
                 extractor.customer(child, pos)
+                extractor.odd = True
     del root[:upto]
     return pos

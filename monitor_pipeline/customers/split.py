@@ -1,0 +1,186 @@
+"""Two-process parse of a large customers.xml on disk, for ``parse_customers_xml``.
+
+The file is cut at a root-level customer start tag found by a byte scan near the middle:
+
+* half A = bytes ``[0, cut)`` + ``</root>``, parsed here;
+* half B = an XML declaration with the file's encoding + the root start tag (verbatim, so namespace
+  declarations carry over) + bytes ``[cut, end)``, parsed at the same time in a spawned process.
+
+The cut is valid exactly when half A is well-formed: ``cut`` lies before a ``<``, so ``</root>``
+appended there only closes the document if the prefix ended at depth 1 outside any markup
+(comment, CDATA, PI, tag); then half B's content is the rest of the original root element. Half B
+has no line breaks before the cut, so its line numbers are shifted by the line breaks before it.
+
+Anything unexpected -- a malformed half, a customer spelling the tag filter does not know, an
+encoding that is not ASCII-compatible, a worker that fails -- returns None and the caller runs the
+ordinary single pass, so results and error messages are exactly those of the single pass.
+"""
+
+from __future__ import annotations
+
+import io
+import mmap
+import json
+import os
+import pickle
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from lxml import etree
+
+PARALLEL_MIN_BYTES = 32 * 2**20     # smaller files: one process (spawning costs ~0.3 s)
+CUT_FRACTION = 0.55                 # share of the bytes parsed in this process
+
+_ASCII_COMPATIBLE = {"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin1", "latin-1", "iso-8859-15",
+                     "windows-1252", "cp1252"}
+_HEAD = re.compile(rb"(?:\xef\xbb\xbf)?(?:<\?xml(?P<decl>[^<>]*)\?>)?(?:\s+|<!--(?:(?!-->).)*-->)*"
+                   rb"(?P<root><(?P<name>customers)(?:\s[^<>]*)?>)", re.S | re.I)
+_ENCODING = re.compile(rb"""encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+_COUNT_CHUNK = 16 * 2**20
+
+
+class _Window(io.RawIOBase):
+    """Binary stream: ``head``, then bytes ``[start, stop)`` of the file ``f``, then ``tail``."""
+
+    def __init__(self, f, start: int, stop: int | None, head: bytes = b"", tail: bytes = b""):
+        f.seek(start)
+        self._f, self._left = f, (None if stop is None else stop - start)
+        self._head, self._tail = head, tail
+
+    def readable(self):
+        return True
+
+    def read(self, size=-1):
+        size = 1 << 20 if size is None or size < 0 else size
+        if self._head:
+            out, self._head = self._head[:size], self._head[size:]
+            return out
+        if self._left is None or self._left > 0:
+            n = size if self._left is None else min(size, self._left)
+            out = self._f.read(n)
+            if out:
+                if self._left is not None:
+                    self._left -= len(out)
+                return out
+            self._left = 0
+        out, self._tail = self._tail[:size], self._tail[size:]
+        return out
+
+
+def _plan(stream, prefix: bytes, spelling: str) -> tuple[int, int, bytes, bytes] | None:
+    """(cut, line breaks before cut, half B's head, half A's tail) or None when the file is not split."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", spelling):
+        return None                                # namespaced or odd spelling: keep it simple
+    try:
+        size = os.fstat(stream.fileno()).st_size
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return None
+    if size < PARALLEL_MIN_BYTES or _cpus() < 2:
+        return None
+    head = _HEAD.match(prefix)
+    if head is None:
+        return None
+    decl = head.group("decl") or b""
+    enc = _ENCODING.search(decl)
+    if enc and enc.group(1).decode("ascii").lower() not in _ASCII_COMPATIBLE:
+        return None
+    b_head = (b'<?xml version="1.0" encoding="' + enc.group(1) + b'"?>' if enc else b"") + head.group("root")
+    a_tail = b"</" + head.group("name") + b">"
+    needle = b"<" + spelling.encode("ascii")
+    with mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        cut = mm.find(needle, max(int(size * CUT_FRACTION), head.end()))
+        while cut >= 0 and mm[cut + len(needle):cut + len(needle) + 1] not in (b" ", b"\t", b"\r", b"\n", b">", b"/"):
+            cut = mm.find(needle, cut + 1)
+        if cut < 0:
+            return None
+        lines = 0
+        for at in range(0, cut, _COUNT_CHUNK):
+            chunk = mm[at:min(at + _COUNT_CHUNK, cut)]
+            lines += chunk.count(b"\n")
+            if b"\r" in chunk and chunk.count(b"\r") != chunk.count(b"\r\n"):
+                return None                        # lone CRs: let libxml2 count the lines
+    return cut, lines, b_head, a_tail
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _worker_main(argv: list[str]) -> None:
+    """``python -m monitor_pipeline.customers.split PATH CUT HEAD_HEX TAGS_JSON``: parse half B and write
+    the pickled ``(raw, odd)`` to stdout, or None when it cannot be used."""
+    from .parse import _extract
+    path, cut, head, tags = argv[0], int(argv[1]), bytes.fromhex(argv[2]), set(json.loads(argv[3]))
+    try:
+        with open(path, "rb") as f:
+            result = _extract(_Window(f, cut, None, head=head), tags)
+    except Exception:                              # noqa: BLE001 - any problem: the parent falls back
+        result = None
+    pickle.dump(result, sys.stdout.buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    sys.stdout.buffer.flush()
+
+
+def _start_worker(path: Path, cut: int, head: bytes, tags: set) -> subprocess.Popen:
+    # a fresh interpreter (not multiprocessing): no fork after threads (Dagster), and the caller's
+    # __main__ is never re-imported
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return subprocess.Popen([sys.executable, "-m", "monitor_pipeline.customers.split", str(path), str(cut),
+                             head.hex(), json.dumps(sorted(tags))],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+
+
+def _shift(table: pa.Table, column: str, by: int) -> pa.Table:
+    if not by:
+        return table
+    i = table.schema.get_field_index(column)
+    return table.set_column(i, table.schema.field(i), pc.add(table.column(i), pa.scalar(by, pa.int64())))
+
+
+def parse_split(path: Path, stream, prefix: bytes, spelling: str, tags: set):
+    """RawCustomers of the whole file parsed as two halves in two processes, or None (see module doc)."""
+    from .parse import RawCustomers, _extract
+    plan = _plan(stream, prefix, spelling)
+    if plan is None:
+        return None
+    cut, lines, b_head, a_tail = plan
+    try:
+        worker = _start_worker(path, cut, b_head, tags)
+    except OSError:
+        return None
+    try:
+        try:
+            raw_a, odd = _extract(_Window(stream, 0, cut, tail=a_tail), tags)
+        except etree.XMLSyntaxError:
+            return None
+        if odd:
+            return None
+        try:
+            result = pickle.load(worker.stdout)
+        except Exception:                          # noqa: BLE001 - a dead or broken worker: fall back
+            return None
+        if result is None or result[1]:
+            return None
+        raw_b = result[0]
+        n_a = raw_a.customers.num_rows
+        cust_b = _shift(_shift(raw_b.customers, "@pos", n_a), "@line", lines)
+        return RawCustomers(pa.concat_tables([raw_a.customers, cust_b]),
+                            pa.concat_tables([raw_a.addresses, _shift(raw_b.addresses, "@pos", n_a)]),
+                            pa.concat_tables([raw_a.contacts, _shift(raw_b.contacts, "@pos", n_a)]))
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        worker.stdout.close()
+        worker.wait()
+
+
+if __name__ == "__main__":
+    _worker_main(sys.argv[1:])
