@@ -47,6 +47,8 @@ CREATE TABLE IF NOT EXISTS customers (
     created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
     PRIMARY KEY (admin, code)) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS customers_guid ON customers (admin, guid);
+-- narrow covering index for `GET customers?skip&take`: OFFSET then walks small index rows, not the JSON blobs
+CREATE INDEX IF NOT EXISTS customers_listing ON customers (admin, code, guid, name, enabled);
 CREATE TABLE IF NOT EXISTS dashboards (
     admin TEXT NOT NULL, code TEXT NOT NULL, data BLOB NOT NULL, sha256 TEXT NOT NULL,
     size INTEGER NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (admin, code));
