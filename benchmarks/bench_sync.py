@@ -3,7 +3,8 @@ transport) → ``customer_sync_job`` → the App4Sales sandbox in its own proces
 
     .venv/bin/python -m benchmarks.bench_sync [--customers 100000]
 
-Prints the first (full) sync and the unchanged re-sync: seconds, customers sent, HTTP requests.
+Prints the first (full) sync, the unchanged re-sync (the frames of the last parse are reused) and a
+re-sync after one customer changed (parsed again): seconds, customers sent, HTTP requests.
 Targets (issue 4): first sync ≤ 60 s, unchanged re-sync ≤ 6 s with 0 customers sent.
 """
 
@@ -65,6 +66,13 @@ def _run(job, instance, label: str) -> dict:
             "requests": meta.get("requests"), "steps": steps}
 
 
+def _change_one_customer(path: Path) -> None:
+    """Rename the first customer: the file must be parsed again (no frame reuse) and one customer sent."""
+    data = path.read_bytes()
+    start = data.index(b"<customername>") + len(b"<customername>")
+    path.write_bytes(data[:start] + b"Renamed " + data[start:])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=100_000)
@@ -91,6 +99,8 @@ def main(argv: list[str] | None = None) -> None:
         job = build_defs().resolve_job_def("customer_sync_job")
         instance = dg.DagsterInstance.ephemeral()
         rows = [_run(job, instance, "first sync"), _run(job, instance, "unchanged re-sync")]
+        _change_one_customer(folder / "customers.xml")
+        rows.append(_run(job, instance, "1 changed, re-sync"))
     finally:
         sandbox.terminate()
         sandbox.wait(10)
