@@ -24,7 +24,7 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/monitor-pipeline demo
 
 ## The whole test suite (what .ci/run calls).
-test: install
+test: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster definitions validate -w workspace.yaml
 	$(BIN)/pytest
 
@@ -41,7 +41,7 @@ dev: install $(DAGSTER_HOME)/dagster.yaml
 sandbox: install
 	$(BIN)/monitor-pipeline sandbox serve
 
-validate: install
+validate: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster definitions validate -w workspace.yaml
 
 clean:
