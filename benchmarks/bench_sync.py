@@ -97,10 +97,10 @@ def main(argv: list[str] | None = None) -> None:
         from monitor_pipeline.definitions import build_defs
 
         job = build_defs().resolve_job_def("customer_sync_job")
-        instance = dg.DagsterInstance.ephemeral()
-        rows = [_run(job, instance, "first sync"), _run(job, instance, "unchanged re-sync")]
-        _change_one_customer(folder / "customers.xml")
-        rows.append(_run(job, instance, "1 changed, re-sync"))
+        with dg.DagsterInstance.ephemeral() as instance:
+            rows = [_run(job, instance, "first sync"), _run(job, instance, "unchanged re-sync")]
+            _change_one_customer(folder / "customers.xml")
+            rows.append(_run(job, instance, "1 changed, re-sync"))
     finally:
         sandbox.terminate()
         sandbox.wait(10)

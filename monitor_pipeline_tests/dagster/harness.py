@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -64,7 +65,7 @@ class SyncHarness:
 
 
 @pytest.fixture
-def sync(tmp_path, sandbox, monkeypatch) -> SyncHarness:
+def sync(tmp_path, sandbox, monkeypatch) -> Iterator[SyncHarness]:
     folder = tmp_path / "monitor"
     folder.mkdir()
     for name in ("MONITOR_TENANTS_FILE", "MONITOR_EXTRA_DATA_FOLDER", "MONITOR_DEACTIVATE_MISSING",
@@ -74,4 +75,5 @@ def sync(tmp_path, sandbox, monkeypatch) -> SyncHarness:
     harness.setenv(MONITOR_FTP_URL=folder.as_uri(), MONITOR_STABILITY_SECONDS="0",
                    MONITOR_STORAGE_DIR=str(tmp_path / "storage"), MONITOR_STATE_DIR=str(tmp_path / "state"),
                    APP4SALES_READ_TIMEOUT="5", **sandbox.env())
-    return harness
+    yield harness
+    harness.instance.dispose()

@@ -62,28 +62,28 @@ def test_backfill_over_both_tenants_keeps_each_tenants_data_in_its_own_administr
     job = defs.resolve_job_def("customer_sync_job")
     assert job.partitions_def.get_partition_keys() == ["north", "south"]
     assert defs.resolve_assets_def("customers").partitions_def == job.partitions_def
-    instance = dg.DagsterInstance.ephemeral()
-    for tenant in ("north", "south"):
-        result = job.execute_in_process(partition_key=tenant, instance=instance, raise_on_error=False)
-        assert result.success, tenant
-        tags = instance.get_run_by_id(result.run_id).tags
-        assert tags["monitor_pipeline/ftp_host"] == "127.0.0.1"
-        assert tags["monitor_pipeline/tenant"] == tenant
+    with dg.DagsterInstance.ephemeral() as instance:
+        for tenant in ("north", "south"):
+            result = job.execute_in_process(partition_key=tenant, instance=instance, raise_on_error=False)
+            assert result.success, tenant
+            tags = instance.get_run_by_id(result.run_id).tags
+            assert tags["monitor_pipeline/ftp_host"] == "127.0.0.1"
+            assert tags["monitor_pipeline/tenant"] == tenant
+        materialized = instance.get_materialized_partitions(dg.AssetKey("customer_upsert_batches"))
     north = {c["CustomerCode"] for c in sandbox.client(two_tenants["north"]).list_customers()}
     south = {c["CustomerCode"] for c in sandbox.client(two_tenants["south"]).list_customers()}
     assert north == {f"N{i:03d}" for i in range(120)}
     assert south == {f"S{i:03d}" for i in range(40)}
     batches = sandbox.admin_api(two_tenants["north"]).events("batch")
     assert [len(b["codes"]) for b in batches] == [50, 50, 20]  # the tenant's own batch_size
-    materialized = instance.get_materialized_partitions(dg.AssetKey("customer_upsert_batches"))
     assert materialized == {"north", "south"}
 
 
 def test_a_tenants_missing_secret_is_named(two_tenants, monkeypatch):
     monkeypatch.delenv("SOUTH_FTP_PASSWORD")
     job = build_defs().resolve_job_def("customer_sync_job")
-    result = job.execute_in_process(partition_key="south", instance=dg.DagsterInstance.ephemeral(),
-                                    raise_on_error=False)
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = job.execute_in_process(partition_key="south", instance=instance, raise_on_error=False)
     assert not result.success
     failures = [e.step_failure_data.error for e in result.all_events if e.is_step_failure]
     causes = "\n".join((f.cause.message if f.cause else "") + f.message for f in failures)

@@ -121,10 +121,21 @@ def feed_item(sandbox, guid: str) -> dict:
     return next(item for item in items if item["CustomerGuid"] == guid)
 
 
+_INSTANCES: list[dg.DagsterInstance] = []
+
+
+@pytest.fixture(autouse=True)
+def _dispose_instances():
+    yield
+    while _INSTANCES:
+        _INSTANCES.pop().dispose()
+
+
 def run_export(item: dict, monitor_ftp, app4sales_api, **op_config):
     run_config = run_config_for(item)
     run_config["ops"][EXPORT_OP_NAME]["config"].update({"retry_backoff_seconds": 0.0, **op_config})
     instance = dg.DagsterInstance.ephemeral()
+    _INSTANCES.append(instance)
     result = export_new_customer_job.execute_in_process(
         run_config=run_config, resources={"monitor_ftp": monitor_ftp, "app4sales": app4sales_api},
         instance=instance, raise_on_error=False)
