@@ -8,6 +8,7 @@ import pytest
 
 from monitor_pipeline.resources import ConnectorSettings, MonitorFileTransport
 from monitor_pipeline.sensors.customers_xml_sensor import build_customers_xml_sensor
+from monitor_pipeline.transport import TransportAuthError
 
 
 @pytest.fixture
@@ -73,3 +74,39 @@ def test_missing_file_skips_with_reason(folder):
     result = tick(build_customers_xml_sensor(), folder, None)
     assert result.run_requests == []
     assert "No customers.xml yet" in result.skip_message
+
+
+def _ftp_tick(url: str, password: str, tmp_path):
+    resources = {"monitor_ftp": MonitorFileTransport(url=url, username="monitor", password=password,
+                                                     connect_timeout=2, read_timeout=2),
+                 "connector_settings": ConnectorSettings(state_dir=str(tmp_path / "state"))}
+    with dg.build_sensor_context(cursor=None, resources=resources) as context:
+        return build_customers_xml_sensor().evaluate_tick(context)
+
+
+def test_unreachable_server_skips_the_tick_with_the_reason(tmp_path):
+    import socket
+
+    with socket.socket() as sock:  # a loopback port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = _ftp_tick(f"ftp://127.0.0.1:{port}/monitor", "pw", tmp_path)
+    assert result.run_requests == []
+    assert "not reachable" in result.skip_message and str(port) in result.skip_message
+
+
+def test_bad_credentials_fail_the_tick_without_the_password(tmp_path):
+    from monitor_pipeline_tests.servers.ftp import start_ftp_server
+
+    server = start_ftp_server(tmp_path / "ftp")
+    try:
+        with pytest.raises(Exception) as info:
+            _ftp_tick(server.url, "wrong-Secret-42", tmp_path)
+    finally:
+        server.stop()
+    chain, error = [], info.value
+    while error is not None:
+        chain.append(error)
+        error = error.__cause__
+    assert any(isinstance(e, TransportAuthError) for e in chain), chain
+    assert all("wrong-Secret-42" not in str(e) for e in chain)
