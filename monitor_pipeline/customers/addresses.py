@@ -57,7 +57,7 @@ def build_addresses(raw: pd.DataFrame, ctx: pd.DataFrame, warnings: WarningLog) 
         addr = addr.sort_values(["pos", "o1", "o2"], kind="stable", ignore_index=True)
 
     pos = addr["pos"].to_numpy()
-    cust = ctx.reindex(pos)
+    cust = ctx[["CustomerCode", "LanguageCode", "countrycode", "contactemail", "contactphone", "contactfax"]].reindex(pos)
     lang_country = cust["LanguageCode"].astype("str").str.lower().map(LANGUAGE_COUNTRY)
     country = first_present(addr["countrycode"].astype("str"),
                             pd.Series(cust["countrycode"].to_numpy(), index=addr.index, dtype="str"),

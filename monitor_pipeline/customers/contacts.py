@@ -76,7 +76,7 @@ def build_contacts(raw: pd.DataFrame, ctx: pd.DataFrame, warnings: WarningLog) -
 
     out = pd.concat([node_frame, made_frame.reset_index(drop=True)], ignore_index=True)
     out = out.sort_values(["pos", "o1", "o2"], kind="stable", ignore_index=True)
-    cust = ctx.reindex(out["pos"].to_numpy())
+    cust = ctx[["CustomerCode", "contactemail", "contactphone"]].reindex(out["pos"].to_numpy())
     is_main = out["main"].to_numpy(bool)
     for col, src in (("Email", "contactemail"), ("Phonenumber", "contactphone")):
         fallback = pd.Series(cust[src].to_numpy(), index=out.index, dtype="str")

@@ -174,6 +174,17 @@ class _Extractor:
         return RawCustomers(*cat)
 
 
+@dataclass
+class SplitParts:
+    """A large file parsed *and mapped* in two halves (see :mod:`.split`): half A mapped here
+    (``part_a``), half B mapped by the worker (``payload_b``, Arrow IPC bytes); ``n_a`` customers
+    and ``lines`` line breaks precede half B."""
+    part_a: object
+    payload_b: dict
+    n_a: int
+    lines: int
+
+
 class _Prefixed(io.RawIOBase):
     """A binary stream that first returns ``prefix`` and then the rest of ``stream``."""
 
@@ -290,12 +301,15 @@ def _extract(stream, tags: set) -> tuple[RawCustomers, bool]:
     return extractor.result(), extractor.odd
 
 
-def parse_customers_xml(source: str | Path | BinaryIO | bytes) -> tuple[RawCustomers, str]:
+def parse_customers_xml(source: str | Path | BinaryIO | bytes,
+                        map_options: dict | None = None) -> tuple[RawCustomers | SplitParts, str]:
     """Parse ``source`` (a path, bytes or a binary stream) into raw tables; returns (raw, display name).
 
     Large files on disk are split in two at a root-level ``<customer>`` and the halves are parsed in
     parallel (see :mod:`.split`); any problem there (bad input included) falls back to this single
-    streaming pass, so errors and results are exactly those of the single pass.
+    streaming pass, so errors and results are exactly those of the single pass. With ``map_options``
+    (see ``normalize.map_half``) a split file comes back as :class:`SplitParts`, each half mapped by
+    its own process.
     """
     name, stream, owned = _source(source)
     try:
@@ -303,7 +317,7 @@ def parse_customers_xml(source: str | Path | BinaryIO | bytes) -> tuple[RawCusto
         tags = {spelling or "customer", "customer", "Customer", "CUSTOMER"}
         if isinstance(source, (str, os.PathLike)) and spelling:
             from .split import parse_split
-            raw = parse_split(Path(source), stream, prefix, spelling, tags)
+            raw = parse_split(Path(source), stream, prefix, spelling, tags, map_options)
             if raw is not None:
                 return raw, name
             stream.seek(len(prefix))

@@ -11,6 +11,11 @@ appended there only closes the document if the prefix ended at depth 1 outside a
 (comment, CDATA, PI, tag); then half B's content is the rest of the original root element. Half B
 has no line breaks before the cut, so its line numbers are shifted by the line breaks before it.
 
+When ``normalize_customers`` asks for it (no extra customer data), each half is also *mapped* by
+its own process (``normalize.map_half``): the worker first sends the CustomerCodes of half B, so
+this process can drop the customers of half A that occur again later (duplicates: the last
+occurrence is kept), then its mapped frames as Arrow IPC bytes; only the concatenation is left.
+
 Anything unexpected -- a malformed half, a customer spelling the tag filter does not know, an
 encoding that is not ASCII-compatible, a worker that fails -- returns None and the caller runs the
 ordinary single pass, so results and error messages are exactly those of the single pass.
@@ -26,6 +31,7 @@ import pickle
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pyarrow as pa
@@ -33,7 +39,7 @@ import pyarrow.compute as pc
 from lxml import etree
 
 PARALLEL_MIN_BYTES = 32 * 2**20     # smaller files: one process (spawning costs ~0.3 s)
-CUT_FRACTION = 0.55                 # share of the bytes parsed in this process
+CUT_FRACTION = 0.53                 # share of the bytes parsed (and mapped) in this process
 
 _ASCII_COMPATIBLE = {"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin1", "latin-1", "iso-8859-15",
                      "windows-1252", "cp1252"}
@@ -114,28 +120,70 @@ def _cpus() -> int:
 
 
 def _worker_main(argv: list[str]) -> None:
-    """``python -m monitor_pipeline.customers.split PATH CUT HEAD_HEX TAGS_JSON``: parse half B and write
-    the pickled ``(raw, odd)`` to stdout, or None when it cannot be used."""
+    """``python -m monitor_pipeline.customers.split PATH CUT HEAD_HEX TAGS_JSON [OPTIONS_JSON]``: parse
+    half B and write the pickled ``(raw, odd)`` to stdout, or None when it cannot be used.
+
+    With OPTIONS_JSON (mapping options, see ``normalize.map_half``) half B is also mapped: stdout gets
+    two pickles, first the CustomerCodes of half B (None when it cannot be used; written by a thread
+    while the mapping goes on), then the mapped half as Arrow IPC bytes (``normalize.part_to_payload``)
+    or None."""
     from .parse import _extract
     path, cut, head, tags = argv[0], int(argv[1]), bytes.fromhex(argv[2]), set(json.loads(argv[3]))
+    options = json.loads(argv[4]) if len(argv) > 4 else None
+    out = sys.stdout.buffer
     try:
         with open(path, "rb") as f:
             result = _extract(_Window(f, cut, None, head=head), tags)
     except Exception:                              # noqa: BLE001 - any problem: the parent falls back
         result = None
-    pickle.dump(result, sys.stdout.buffer, protocol=pickle.HIGHEST_PROTOCOL)
-    sys.stdout.buffer.flush()
+    if options is None:
+        pickle.dump(result, out, protocol=pickle.HIGHEST_PROTOCOL)
+        out.flush()
+        return
+    if result is None or result[1]:
+        pickle.dump(None, out, protocol=pickle.HIGHEST_PROTOCOL)
+        out.flush()
+        return
+    raw = result[0]
+    del result
+    senders = []
+
+    def send_codes(codes):
+        data = pickle.dumps(codes, protocol=pickle.HIGHEST_PROTOCOL)
+
+        def send():
+            out.write(data)
+            out.flush()
+        senders.append(threading.Thread(target=send, daemon=True))
+        senders[0].start()
+
+    try:
+        from .normalize import map_half, part_to_payload
+        payload = part_to_payload(map_half(raw, options, on_codes=send_codes))
+    except Exception:                              # noqa: BLE001
+        payload = None
+    del raw
+    if not senders:
+        send_codes(None)
+    senders[0].join()
+    pickle.dump(payload, out, protocol=pickle.HIGHEST_PROTOCOL)
+    out.flush()
 
 
-def _start_worker(path: Path, cut: int, head: bytes, tags: set) -> subprocess.Popen:
+def _start_worker(path: Path, cut: int, head: bytes, tags: set, options: dict | None = None) -> subprocess.Popen:
     # a fresh interpreter (not multiprocessing): no fork after threads (Dagster), and the caller's
     # __main__ is never re-imported
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    extra = [] if options is None else [json.dumps(options)]
     return subprocess.Popen([sys.executable, "-m", "monitor_pipeline.customers.split", str(path), str(cut),
-                             head.hex(), json.dumps(sorted(tags))],
+                             head.hex(), json.dumps(sorted(tags)), *extra],
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+
+
+class _WorkerFailed(Exception):
+    pass
 
 
 def _shift(table: pa.Table, column: str, by: int) -> pa.Table:
@@ -145,15 +193,18 @@ def _shift(table: pa.Table, column: str, by: int) -> pa.Table:
     return table.set_column(i, table.schema.field(i), pc.add(table.column(i), pa.scalar(by, pa.int64())))
 
 
-def parse_split(path: Path, stream, prefix: bytes, spelling: str, tags: set):
-    """RawCustomers of the whole file parsed as two halves in two processes, or None (see module doc)."""
-    from .parse import RawCustomers, _extract
+def parse_split(path: Path, stream, prefix: bytes, spelling: str, tags: set, map_options: dict | None = None):
+    """RawCustomers of the whole file parsed as two halves in two processes, or None (see module doc).
+
+    With ``map_options``: a :class:`~.parse.SplitParts`, each half mapped in its own process; customers
+    of half A whose code occurs again in half B are dropped there as duplicates."""
+    from .parse import RawCustomers, SplitParts, _extract
     plan = _plan(stream, prefix, spelling)
     if plan is None:
         return None
     cut, lines, b_head, a_tail = plan
     try:
-        worker = _start_worker(path, cut, b_head, tags)
+        worker = _start_worker(path, cut, b_head, tags, map_options)
     except OSError:
         return None
     try:
@@ -163,6 +214,31 @@ def parse_split(path: Path, stream, prefix: bytes, spelling: str, tags: set):
             return None
         if odd:
             return None
+        n_a = raw_a.customers.num_rows
+        if map_options is not None:
+            def codes_b():
+                # called by the mapping once it needs them, so the wait overlaps the first steps
+                try:
+                    codes = pickle.load(worker.stdout)
+                except Exception:                  # noqa: BLE001 - a dead or broken worker: fall back
+                    codes = None
+                if codes is None:
+                    raise _WorkerFailed
+                return codes
+
+            from .normalize import map_half
+            try:
+                part_a = map_half(raw_a, map_options, drop_codes=codes_b)
+            except _WorkerFailed:
+                return None
+            del raw_a
+            try:
+                payload = pickle.load(worker.stdout)
+            except Exception:                      # noqa: BLE001
+                return None
+            if payload is None:
+                return None
+            return SplitParts(part_a, payload, n_a, lines)
         try:
             result = pickle.load(worker.stdout)
         except Exception:                          # noqa: BLE001 - a dead or broken worker: fall back
@@ -170,7 +246,6 @@ def parse_split(path: Path, stream, prefix: bytes, spelling: str, tags: set):
         if result is None or result[1]:
             return None
         raw_b = result[0]
-        n_a = raw_a.customers.num_rows
         cust_b = _shift(_shift(raw_b.customers, "@pos", n_a), "@line", lines)
         return RawCustomers(pa.concat_tables([raw_a.customers, cust_b]),
                             pa.concat_tables([raw_a.addresses, _shift(raw_b.addresses, "@pos", n_a)]),

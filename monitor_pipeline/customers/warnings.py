@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from .columns import WARNING_COLUMNS
@@ -11,6 +12,12 @@ from .mapping import to_object
 class WarningLog:
     def __init__(self):
         self._chunks: list[pd.DataFrame] = []
+        self._stages: list[int] = []
+        self.stage = 0          # tag of the chunks added from now on (see ``staged``)
+
+    def _append(self, chunk: pd.DataFrame) -> None:
+        self._chunks.append(chunk)
+        self._stages.append(self.stage)
 
     def add(self, codes, mask, field: str, messages) -> None:
         """One warning per row where ``mask`` holds; ``messages`` is a str or a Series aligned with ``codes``."""
@@ -19,16 +26,31 @@ class WarningLog:
             return
         codes = pd.Series(codes, index=mask.index)[mask]
         msg = messages[mask] if isinstance(messages, pd.Series) else pd.Series(messages, index=codes.index)
-        self._chunks.append(pd.DataFrame({"CustomerCode": codes.to_numpy(object), "Field": field,
-                                          "Message": msg.to_numpy(object)}))
+        self._append(pd.DataFrame({"CustomerCode": codes.to_numpy(object), "Field": field,
+                                   "Message": msg.to_numpy(object)}))
 
     def one(self, code, field: str, message: str) -> None:
-        self._chunks.append(pd.DataFrame({"CustomerCode": [code], "Field": [field], "Message": [message]}))
+        self._append(pd.DataFrame({"CustomerCode": [code], "Field": [field], "Message": [message]}))
+
+    def add_frame(self, frame: pd.DataFrame) -> None:
+        """Warnings already made (columns CustomerCode, Field, Message; others are ignored)."""
+        if len(frame):
+            self._append(frame[WARNING_COLUMNS])
 
     def invalid(self, codes: pd.Series, raw: pd.Series, invalid: pd.Series, field: str, element: str, what: str):
         """Warnings for values that are not a valid ``what`` (the value is quoted in the message)."""
         if invalid.any():
             self.add(codes, invalid, field, f"<{element}> " + ("'" + raw.astype("str") + "'") + f" is not a valid {what}; set to null")
+
+    def staged(self) -> pd.DataFrame:
+        """CustomerCode, Field, Message (objects, ``None`` for missing) and ``stage`` (int64) of every
+        warning, in the order they were made."""
+        if not self._chunks:
+            return pd.DataFrame({"CustomerCode": pd.Series([], dtype=object), "Field": pd.Series([], dtype=object),
+                                 "Message": pd.Series([], dtype=object), "stage": pd.Series([], dtype="int64")})
+        out = pd.concat(self._chunks, ignore_index=True)
+        stage = np.repeat(np.asarray(self._stages, dtype="int64"), [len(c) for c in self._chunks])
+        return pd.DataFrame({**{c: to_object(out[c]) for c in WARNING_COLUMNS}, "stage": stage})
 
     def frame(self) -> pd.DataFrame:
         if not self._chunks:

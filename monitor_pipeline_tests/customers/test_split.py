@@ -6,7 +6,9 @@ import pandas as pd
 import pytest
 
 from benchmarks.generate import generate
-from monitor_pipeline.customers import CustomersXmlError, normalize_customers, split
+from monitor_pipeline.customers import CustomersXmlError, NormalizeSettings, normalize_customers, split
+
+from .xmlbuild import customer
 
 FRAMES = ["customers", "addresses", "contacts", "dashboards", "rejected", "warnings"]
 
@@ -29,10 +31,10 @@ def spy(monkeypatch):
     return used
 
 
-def single(monkeypatch, path):
+def single(monkeypatch, path, settings=None):
     with monkeypatch.context() as m:
         m.setattr(split, "PARALLEL_MIN_BYTES", 1 << 62)
-        return normalize_customers(path)
+        return normalize_customers(path, settings)
 
 
 def assert_same(a, b):
@@ -106,3 +108,102 @@ def test_truncated_file(tmp_path, spy):
     path.write_text(mixed_text(tmp_path)[:-40], "utf-8")
     with pytest.raises(CustomersXmlError, match="malformed"):
         normalize_customers(path)
+
+
+def dup_text(tmp_path, n=400) -> str:
+    """Codes of the first half occur again in the second half (and the other way round: a code of the
+    second half occurs earlier), with bad values, dashboards, addresses and contacts on the customers
+    that are dropped; a code occurring three times; a rejected second-half customer with a first-half code."""
+    lines = mixed_text(tmp_path, n).splitlines(True)
+    body, end = lines[:-1], lines[-1:]
+    first, second = 4, len(body) * 3 // 4
+
+    def dup(code, tag, **scalars):
+        return customer("nested", {"customercode": code, "customername": "dup " + tag, "isvatliable": "bad-" + tag,
+                                   "discount": "x", "customerdashboard": "!!" + tag, **scalars},
+                        addresses=[("del", {"city": "D" + tag}), ("inv", {"city": "I" + tag})],
+                        contact={"fullname": "Dup " + tag}) + "\n"
+    body.insert(first, dup("C0000300", "early"))              # dropped: C0000300 comes again later
+    body.insert(first + 1, dup("TRIPLE", "t1", languagecode="NL"))
+    body.insert(len(body) // 2, dup("TRIPLE", "t2"))
+    body.insert(second, dup("C0000010", "late"))              # kept; C0000010 earlier is dropped
+    body.insert(second + 1, dup("TRIPLE", "t3", countrycode="fi"))
+    body.insert(second + 2, customer("flat", {"customercode": "C0000020"}) + "\n")   # rejected, no drop
+    body.insert(second + 3, customer("flat", {"customercode": "EDASH", "customername": "d",
+                                              "customerdashboard": "ZGFzaA=="}) + "\n")
+    return "".join(body + end)
+
+
+@pytest.mark.parametrize("with_settings", [False, True])
+def test_duplicates_across_halves(tmp_path, monkeypatch, spy, with_settings):
+    path = tmp_path / "customers.xml"
+    path.write_text(dup_text(tmp_path), "utf-8")
+    settings = NormalizeSettings(language_map={"NL": "nl-BE"}, default_action_price_list_code="DEF") \
+        if with_settings else None
+    expected = single(monkeypatch, path, settings)
+    got = normalize_customers(path, settings)
+    assert spy == [True]
+    assert_same(got, expected)
+    c = got.customers.set_index("CustomerCode")
+    assert c.loc["C0000010", "CustomerName"] == "dup late" and c.loc["TRIPLE", "CustomerName"] == "dup t3"
+    assert "C0000300" in c.index and c.loc["C0000300", "CustomerName"] != "dup early"
+    assert "C0000020" in c.index and "C0000020" in set(got.rejected["CustomerCode"])
+    dups = got.warnings[got.warnings["Field"] == "CustomerCode"]
+    assert {"C0000010", "C0000300"} <= set(dups["CustomerCode"]) and (dups["CustomerCode"] == "TRIPLE").sum() == 2
+    assert not got.warnings["Message"].str.contains("early|t1|t2").any()
+    assert set(got.dashboards["CustomerCode"]) == {"EDASH"}
+    assert (got.addresses["CustomerCode"] == "TRIPLE").sum() == 3     # inv, del, del copied as vis
+
+
+@pytest.mark.parametrize("item_filter", [False, True])
+def test_extra_data_with_split(tmp_path, monkeypatch, spy, item_filter):
+    path = tmp_path / "customers.xml"
+    path.write_text(dup_text(tmp_path), "utf-8")
+    extra = ("CustomerCode;LanguageCode;VatLiable;Bogus;ItemFilter;CustomerName\n"
+             "C0000002;DE;;x;F;\nC0000010;xx;maybe;;;New name\nNOPE;SV;;;;\nTRIPLE;FI;;;;T\nC0000350;;nej;;;\n").encode()
+    settings = NormalizeSettings(extra_data=extra, customer_item_filter=item_filter, language_map={"xx": "fr"})
+    expected = single(monkeypatch, path, settings)
+    got = normalize_customers(path, settings)
+    assert spy == [True]
+    assert_same(got, expected)
+    c = got.customers.set_index("CustomerCode")
+    assert c.loc["C0000002", "LanguageCode"] == "de" and c.loc["C0000010", "LanguageCode"] == "fr"
+    addr = got.addresses[got.addresses["CustomerCode"] == "TRIPLE"]
+    assert set(addr["Country"]) == {"FI"}
+
+
+@pytest.mark.parametrize("script", ["pass", "import sys, pickle; pickle.dump(['C0000001'], sys.stdout.buffer)"])
+def test_broken_worker_falls_back(tmp_path, monkeypatch, spy, script):
+    """A worker that dies before sending its codes, or after them but before its mapped half."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "customers.xml"
+    path.write_text(dup_text(tmp_path), "utf-8")
+    monkeypatch.setattr(split, "_start_worker", lambda *a: subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE))
+    got = normalize_customers(path)
+    assert spy == [False]
+    assert_same(got, single(monkeypatch, path))
+
+
+@pytest.mark.parametrize("kind", ["second_half_rejected", "first_half_duplicated", "all_rejected"])
+def test_halves_without_customers(tmp_path, monkeypatch, spy, kind):
+    from .xmlbuild import document
+
+    def full(i):
+        return customer("nested", {"customercode": f"K{i}", "customername": "n", "isvatliable": "zz",
+                                   "customerdashboard": "!!"}, addresses=[("del", {"city": "x"})],
+                        contact={"fullname": "A B"})
+    if kind == "second_half_rejected":
+        items = [full(i) for i in range(20)] + [customer("flat", {"customercode": f"R{i}"}) for i in range(40)]
+    elif kind == "first_half_duplicated":
+        items = [full(i) for i in range(30)] * 2
+    else:
+        items = [customer("flat", {"customername": f"R{i}"}) for i in range(40)]
+    path = tmp_path / "customers.xml"
+    path.write_bytes(document(*items))
+    expected = single(monkeypatch, path)
+    got = normalize_customers(path)
+    assert spy == [True]
+    assert_same(got, expected)
