@@ -56,16 +56,12 @@ def upsert_customers(context: dg.AssetExecutionContext, config: UpsertConfig, fr
         full_refresh=config.full_refresh,
     )
 
-    def progress(batch_no: int, batches_total: int, sent: int, total: int) -> None:
-        context.log.info(f"Batch {batch_no}/{batches_total} stored: {sent:,}/{total:,} customers sent")
-
     try:
         with app4sales.client() as client:
             context.log.info(f"Syncing {len(customers):,} customers into App4Sales administration "
                              f"'{client.administration}'{' (full refresh)' if config.full_refresh else ''}")
             result = run_sync(client, customers, customer_addresses, customer_contacts, customer_dashboards,
-                              state_dir=connector_settings.state_dir, settings=settings, on_progress=progress,
-                              log=context.log)
+                              state_dir=connector_settings.state_dir, settings=settings, log=context.log)
     except (SyncError, App4SalesError) as exc:
         raise dg.Failure(description=str(exc), allow_retries=getattr(exc, "transient", False)) from None
 
