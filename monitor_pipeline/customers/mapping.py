@@ -9,8 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-TRUE_WORDS = ["true", "1", "yes", "y", "ja", "j"]
-FALSE_WORDS = ["false", "0", "no", "n", "nej"]
+from monitor_pipeline.lib.booleans import FALSE_WORDS, TRUE_WORDS
 
 _DECIMAL = r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)"
 _DATE = (r"(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2})"

@@ -22,10 +22,11 @@ import pyarrow as pa
 from lxml import etree
 
 from .columns import ADDRESS_FIELDS, CONTACT_FIELDS, CUSTOMER_FIELDS
+from monitor_pipeline.lib.xml import HARDENED_OPTIONS
+
 from .errors import CustomersXmlError
 
-PARSER_OPTIONS = dict(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
-                      remove_comments=True, remove_pis=True)
+PARSER_OPTIONS = dict(HARDENED_OPTIONS, remove_comments=True, remove_pis=True)
 _PEEK_CHUNK = 64 * 1024
 _PEEK_LIMIT = 1024 * 1024
 _DROP_EVERY = 512

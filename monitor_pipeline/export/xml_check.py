@@ -18,6 +18,8 @@ import re
 
 from lxml import etree
 
+from monitor_pipeline.lib.xml import hardened_parser
+
 
 class MalformedCustomerXmlError(ValueError):
     """The customer XML is not well-formed (or uses a DOCTYPE); ``line`` is 1-based when known."""
@@ -67,13 +69,6 @@ def encode_customer_xml(xml: str | bytes) -> bytes:
             f"which {name} cannot represent", line=line) from None
 
 
-def _hardened_parser() -> etree.XMLParser:
-    return etree.XMLParser(
-        resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
-        attribute_defaults=False, huge_tree=False, remove_comments=False, recover=False,
-    )
-
-
 _PROLOG_ITEM = re.compile(r"\s+|<\?.*?\?>|<!--.*?-->", re.DOTALL)
 
 
@@ -107,7 +102,7 @@ def check_well_formed(xml: str | bytes) -> None:
     if not data.strip():
         raise MalformedCustomerXmlError("the customer XML is empty", line=1)
     try:
-        tree = etree.fromstring(data, _hardened_parser()).getroottree()
+        tree = etree.fromstring(data, hardened_parser()).getroottree()
     except etree.XMLSyntaxError as exc:
         message = exc.msg or str(exc)
         # libxml2 repeats the position in the message; keep it short and give the line separately

@@ -7,9 +7,11 @@ import os
 from collections.abc import Mapping
 
 from monitor_pipeline.errors import ConfigError
+from monitor_pipeline.lib import booleans
 
-TRUE_WORDS = frozenset({"true", "1", "yes", "y", "ja", "j", "on"})
-FALSE_WORDS = frozenset({"false", "0", "no", "n", "nej", "off"})
+# The SPEC §3 boolean words, plus on/off for settings.
+TRUE_WORDS = frozenset({*booleans.TRUE_WORDS, "on"})
+FALSE_WORDS = frozenset({*booleans.FALSE_WORDS, "off"})
 
 
 def _raw(name: str, environ: Mapping[str, str] | None) -> str | None:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from lxml import etree
 
+from monitor_pipeline.lib.xml import hardened_parser
+
 SAMPLES = Path(__file__).parent
 FLAT = SAMPLES / "customers_flat.xml"
 NESTED = SAMPLES / "customers_nested.xml"
@@ -16,7 +18,7 @@ EXTRA_DATA = SAMPLES / "extraCustomerData.csv"
 def write_demo_customers_xml(target: Path) -> Path:
     """One customers.xml mixing both formats (SPEC §3 allows it): the two samples hold the same
     customers, so every other customer is taken from the flat file and the rest from the nested one."""
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    parser = hardened_parser()
     flat, nested = ([c for c in etree.parse(str(sample), parser).getroot() if isinstance(c.tag, str)]
                     for sample in (FLAT, NESTED))
     root = etree.Element("customers")
