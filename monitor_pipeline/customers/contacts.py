@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from .mapping import first_present
+from .mapping import NON_WS, WS, arrow_of, first_present, series_of
 from .warnings import WarningLog
 
 
 def split_full_name(full: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     """One word -> first; two -> first last; more -> first, middle words, last (`Jan van der Berg`)."""
-    one = full.str.fullmatch(r"\S+").fillna(False).astype(bool)
-    parts = full.str.extract(r"^(\S+)\s+(?:([\s\S]*?)\s+)?(\S+)$")
-    first = full.where(one, parts[0].astype("str"))
-    middle = parts[1].astype("str").str.replace(r"\s+", " ", regex=True)
-    middle = middle.mask(middle == "")
-    return first, middle.where(~one), parts[2].astype("str").where(~one)
+    arr = arrow_of(full)
+    one = pc.match_substring_regex(arr, f"^{NON_WS}+$")
+    parts = pc.extract_regex(arr, rf"^(?P<f>{NON_WS}+){WS}+(?:(?P<m>[\s\S]*?){WS}+)?(?P<l>{NON_WS}+)$")
+    none = pa.scalar(None, pa.string())
+    middle = pc.replace_substring_regex(pc.struct_field(parts, "m"), f"{WS}+", " ")
+    middle = pc.if_else(pc.equal(middle, ""), none, middle)
+    first = pc.if_else(one, arr, pc.struct_field(parts, "f"))
+    middle = pc.if_else(one, none, middle)
+    last = pc.if_else(one, none, pc.struct_field(parts, "l"))
+    return series_of(first, full.index), series_of(middle, full.index), series_of(last, full.index)
 
 
 def _join(*parts: pd.Series) -> pd.Series:
@@ -26,7 +32,8 @@ def _join(*parts: pd.Series) -> pd.Series:
 
 
 def _key(s: pd.Series) -> pd.Series:
-    return s.str.lower().str.replace(r"\s+", "", regex=True)
+    """Case and white space ignored."""
+    return series_of(pc.replace_substring_regex(pc.utf8_lower(arrow_of(s)), f"{WS}+", ""), s.index)
 
 
 def build_contacts(raw: pd.DataFrame, ctx: pd.DataFrame, warnings: WarningLog) -> pd.DataFrame:

@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from monitor_pipeline.lib.booleans import FALSE_WORDS, TRUE_WORDS
 
 _DECIMAL = r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)"
-_DATE = (r"(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2})"
-         r"(?:[T ](?P<h>\d{2}):(?P<mi>\d{2})(?::(?P<s>\d{2})(?:[.,]\d+)?)?\s*(?P<tz>Z|[+-]\d{2}(?::?\d{2})?)?)?")
+# Python's \s (str.isspace) as an RE2 class, so Arrow's regex kernels split on the same white space as ``re``
+_WS = r"\t\n\x0b\x0c\r\x1c-\x1f \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}"
+WS, NON_WS = f"[{_WS}]", f"[^{_WS}]"
+_DATE = (r"^(?P<y>[0-9]{4})-(?P<mo>[0-9]{2})-(?P<d>[0-9]{2})"
+         r"(?:[T ](?P<h>[0-9]{2}):(?P<mi>[0-9]{2})(?::(?P<s>[0-9]{2})(?:[.,][0-9]+)?)?" + WS
+         + r"*(?P<tz>Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?$")
+_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+_STR = pd.Series([], dtype="str").dtype
 _GUID = r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}"
 
 
@@ -38,21 +46,31 @@ def parse_decimal(s: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 
 def parse_datetime(s: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """ISO date / date-time or ``YYYY-MM-DD HH:MM[:SS]`` -> ``YYYY-MM-DDTHH:MM:SS[+HH:MM]``."""
-    parts = s.str.extract("^" + _DATE + "$")
-    nums = {k: pd.to_numeric(parts[k], errors="coerce") for k in ("y", "mo", "d", "h", "mi", "s")}
-    stamp = pd.to_datetime(pd.DataFrame({"year": nums["y"], "month": nums["mo"], "day": nums["d"],
-                                         "hour": nums["h"].fillna(0), "minute": nums["mi"].fillna(0),
-                                         "second": nums["s"].fillna(0)}), errors="coerce")
-    ok = stamp.notna() & nums["h"].fillna(0).lt(24) & nums["mi"].fillna(0).lt(60) & nums["s"].fillna(0).lt(60)
-    tz = parts["tz"].astype("str")
-    tz = tz.mask(tz == "Z", "+00:00")
-    tz = tz.where(~tz.str.fullmatch(r"[+-]\d{2}").fillna(False).astype(bool), tz + ":00")
-    tz = tz.where(~tz.str.fullmatch(r"[+-]\d{4}").fillna(False).astype(bool), tz.str[:3] + ":" + tz.str[3:])
-    text = stamp.dt.strftime("%Y-%m-%dT%H:%M:%S").astype("str")
-    text = text.where(tz.isna(), text + tz)
-    text = text.where(ok)
-    return text, s.notna() & ~ok
+    """ISO date / date-time or ``YYYY-MM-DD HH:MM[:SS]`` -> ``YYYY-MM-DDTHH:MM:SS[+HH:MM]`` (years 0001-9999;
+    fractions of a second are dropped; ``Z``, ``+HH`` and ``+HHMM`` become ``+HH:MM``)."""
+    parts = pc.extract_regex(arrow_of(s), _DATE)
+    field = {k: pc.struct_field(parts, k) for k in ("y", "mo", "d", "h", "mi", "s", "tz")}
+
+    def number(k):
+        text = pc.if_else(pc.equal(field[k], ""), "0", field[k])
+        return pc.cast(text, pa.int64()).to_numpy(zero_copy_only=False)
+
+    matched = parts.is_valid().to_numpy(zero_copy_only=False)
+    y, mo, d, h, mi, sec = (np.nan_to_num(number(k)).astype(np.int64) for k in ("y", "mo", "d", "h", "mi", "s"))
+    leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
+    days = _DAYS[np.clip(mo, 0, 12)] + ((mo == 2) & leap)
+    ok = matched & (y >= 1) & (mo >= 1) & (mo <= 12) & (d >= 1) & (d <= days) & (h < 24) & (mi < 60) & (sec < 60)
+
+    def two(k):
+        return pc.if_else(pc.equal(field[k], ""), "00", field[k])
+
+    tz = pc.replace_substring_regex(field["tz"], r"^Z$", "+00:00")
+    tz = pc.replace_substring_regex(tz, r"^([+-][0-9]{2})$", r"\1:00")
+    tz = pc.replace_substring_regex(tz, r"^([+-][0-9]{2})([0-9]{2})$", r"\1:\2")
+    text = pc.binary_join_element_wise(field["y"], "-", field["mo"], "-", field["d"], "T", two("h"), ":", two("mi"),
+                                       ":", two("s"), tz, "")
+    text = pc.if_else(pa.array(ok), text, pa.scalar(None, pa.string()))
+    return series_of(text, s.index), pd.Series(s.notna().to_numpy(bool) & ~ok, index=s.index)
 
 
 def parse_guid(s: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -108,6 +126,21 @@ def arrow_to_objects(arr) -> np.ndarray:
     lookup[-1] = None
     idx = enc.indices.fill_null(len(uniques)).to_numpy(zero_copy_only=False)
     return lookup[idx]
+
+
+def arrow_of(s: pd.Series) -> pa.ChunkedArray:
+    """The Arrow strings behind a text Series (missing = null)."""
+    if not isinstance(s.array, pd.arrays.ArrowStringArray):
+        s = s.astype("str")
+    arr = s.array.__arrow_array__()
+    return arr.cast(pa.string()) if arr.type != pa.string() else arr
+
+
+def series_of(arr, index) -> pd.Series:
+    """A pandas ``str`` Series over Arrow strings (no copy)."""
+    if isinstance(arr, pa.Array):
+        arr = pa.chunked_array([arr], pa.string())
+    return pd.Series(pd.arrays.ArrowStringArray(arr, dtype=_STR), index=index)
 
 
 def bool_mask(s: pd.Series) -> np.ndarray:

@@ -72,7 +72,12 @@ def test_decimals(fmt, text, expected):
     ("2026-11-02 10:00", "2026-11-02T10:00:00"), ("2026-11-02 10:00:59", "2026-11-02T10:00:59"),
     ("2026-11-02T10:00:00+01:00", "2026-11-02T10:00:00+01:00"), ("2026-11-02T10:00:00Z", "2026-11-02T10:00:00+00:00"),
     ("2026-11-02T10:00:00.123", "2026-11-02T10:00:00"),
-    ("2026-02-30", None), ("02-11-2026", None), ("2026-11-02 25:00", None), ("yesterday", None),
+    ("2026-11-02T10:00:00,5+0130", "2026-11-02T10:00:00+01:30"), ("2026-11-02T10:00-05", "2026-11-02T10:00:00-05:00"),
+    ("2024-02-29", "2024-02-29T00:00:00"), ("2000-02-29", "2000-02-29T00:00:00"), ("9999-12-31", "9999-12-31T00:00:00"),
+    ("0001-01-01", "0001-01-01T00:00:00"),
+    ("2026-02-30", None), ("2023-02-29", None), ("1900-02-29", None), ("0000-01-01", None), ("2026-13-01", None),
+    ("2026-11-31", None), ("02-11-2026", None), ("2026-11-02 25:00", None), ("2026-11-02 10:60", None),
+    ("2026-11-02 10:00:60", None), ("2026-11-02T10", None), ("yesterday", None),
 ])
 def test_dates(fmt, text, expected):
     r = one(fmt, {"lastmodified": text})
@@ -288,6 +293,24 @@ def test_full_name_split(fmt, full, parts):
     assert list(c.columns) == CONTACT_COLUMNS
     assert tuple(c.loc[0, ["FirstName", "MiddleName", "LastName"]]) == parts
     assert bool(c.loc[0, "IsMainContactPerson"]) and c.loc[0, "Email"] == "e@x"
+
+
+_ALL_WHITE_SPACE = [chr(c) for c in range(0x3001) if chr(c).isspace()]
+
+
+@pytest.mark.parametrize("space", _ALL_WHITE_SPACE, ids=[f"U+{ord(c):04X}" for c in _ALL_WHITE_SPACE])
+def test_full_name_split_on_every_white_space(space):
+    """The split (Arrow/RE2) treats exactly what Python calls white space as white space, NBSP included."""
+    import re
+
+    from monitor_pipeline.customers.contacts import split_full_name
+    names = [f"Jan{space}van{space}{space}der Berg", f"Anna{space}Svensson", "Cher", f"A\u00e9{space}B"]
+    first, middle, last = split_full_name(pd.Series(names, dtype="str"))
+    for i, name in enumerate(names):
+        words = re.split(r"\s+", name)     # names come trimmed
+        want = (words[0], None, None) if len(words) == 1 else (words[0], " ".join(words[1:-1]) or None, words[-1])
+        got = tuple(None if pd.isna(x) else x for x in (first[i], middle[i], last[i]))
+        assert got == want, (name, got)
 
 
 def test_contact_parts_joined_and_phone_aliases():
