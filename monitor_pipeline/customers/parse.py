@@ -6,8 +6,10 @@ before the first customer is read. Memory is bounded by the extracted values, no
 customer elements are dropped from the tree every ``_DROP_EVERY`` customers and the extracted
 values are moved into compact Arrow tables every ``_FLUSH_EVERY`` customers.
 
-The hot loop is plain Python over each finished ``<customer>`` element; the only per-element
-work is one dict lookup for the (case-insensitive) name and one ``.text`` read.
+Documents without comments, CDATA, namespaces and the like (see :mod:`.scan`) are read by a
+vectorized scan of the bytes, checked by libxml2; the others by the loop here: plain Python over
+each finished ``<customer>`` element, one dict lookup for the (case-insensitive) name and one
+``.text`` read per element. Both give the same tables.
 """
 
 from __future__ import annotations
@@ -288,7 +290,7 @@ def _extract(stream, tags: set) -> tuple[RawCustomers, bool]:
     for _, el in etree.iterparse(stream, events=("end",), tag=sorted(tags), **PARSER_OPTIONS):
         parent = el.getparent()
         if root is None:
-            root = parent
+            root = el.getroottree().getroot()
         if parent is not root:        # a <customer> nested somewhere else: not a customer
             continue
         pos += 1
@@ -300,6 +302,16 @@ def _extract(stream, tags: set) -> tuple[RawCustomers, bool]:
     if root is not None:
         _drop(root, None, extractor, pos, since_drop, tags)
     return extractor.result(), extractor.odd
+
+
+def extract_raw(open_stream, tags: set) -> tuple[RawCustomers, bool]:
+    """``_extract`` of the stream ``open_stream()`` returns (called again for a second read): by the
+    vectorized scan (:mod:`.scan`) when the document allows it, else by the lxml loop."""
+    from .scan import scan_customers
+    raw = scan_customers(open_stream(), tags)
+    if raw is not None:
+        return raw, False
+    return _extract(open_stream(), tags)
 
 
 def parse_customers_xml(source: str | Path | BinaryIO | bytes,
@@ -323,13 +335,28 @@ def parse_customers_xml(source: str | Path | BinaryIO | bytes,
                 return raw, name
             stream.seek(len(prefix))
         try:
-            raw, _odd = _extract(_Prefixed(prefix, stream), tags)
+            if _seekable(stream):
+                origin = stream.tell() - len(prefix)
+
+                def reopen():
+                    stream.seek(origin)
+                    return stream
+                raw, _odd = extract_raw(reopen, tags)
+            else:
+                raw, _odd = _extract(_Prefixed(prefix, stream), tags)
         except etree.XMLSyntaxError as exc:
             raise _syntax_error(name, exc) from None
         return raw, name
     finally:
         if owned:
             stream.close()
+
+
+def _seekable(stream) -> bool:
+    try:
+        return bool(stream.seekable()) and stream.tell() >= 0
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def _drop(root, last, extractor: _Extractor, pos: int, processed: int, tags: set) -> int:
