@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .columns import ADDRESS_PARTS, ADDRESS_PREFIXES
-from .mapping import clean, first_present
+from .mapping import first_present
 from .settings import LANGUAGE_COUNTRY
 from .warnings import WarningLog
 
@@ -74,10 +74,3 @@ def build_addresses(raw: pd.DataFrame, ctx: pd.DataFrame, warnings: WarningLog) 
         "Phone": own_or("phone", "contactphone"), "Fax": own_or("fax", "contactfax"),
         "IsMainAddress": pd.array(is_main.to_numpy(bool), dtype="boolean"),
     })
-
-
-def clean_frame(frame: pd.DataFrame, columns) -> pd.DataFrame:
-    out = frame.copy()
-    for col in columns:
-        out[col] = clean(out[col])
-    return out

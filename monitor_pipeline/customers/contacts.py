@@ -25,6 +25,9 @@ def split_full_name(full: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
 
 
 def _join(*parts: pd.Series) -> pd.Series:
+    """The parts that are present, joined by one space (missing when none is). Not Arrow's
+    ``binary_join_element_wise(null_handling="skip")``: in pyarrow 26 it returns no rows at all when
+    every input is null."""
     out = parts[0]
     for part in parts[1:]:
         out = out.where(part.isna(), out.where(out.isna(), out + " ").fillna("") + part)

@@ -31,6 +31,17 @@ def clean(series: pd.Series) -> pd.Series:
     return s.mask(s == "")
 
 
+def clean_table(table: pa.Table, columns) -> pd.DataFrame:
+    """``clean`` of the string ``columns`` done in Arrow, then the table as a frame whose text columns
+    are pandas ``str`` (no detour through Python objects)."""
+    none = pa.scalar(None, pa.string())
+    for name in columns:
+        i = table.schema.get_field_index(name)
+        col = pc.utf8_trim_whitespace(table.column(i))
+        table = table.set_column(i, name, pc.if_else(pc.equal(col, ""), none, col))
+    return table.to_pandas(types_mapper={pa.string(): _STR, pa.large_string(): _STR}.get)
+
+
 def parse_bool(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     low = s.str.lower()
     true, false = low.isin(TRUE_WORDS).to_numpy(bool), low.isin(FALSE_WORDS).to_numpy(bool)
@@ -89,7 +100,11 @@ def map_language(s: pd.Series, language_map: dict[str, str]) -> pd.Series:
 
 
 def first_present(*series: pd.Series) -> pd.Series:
-    out = series[0]
+    """Per row the first value that is not missing (``series`` share one index)."""
+    first = series[0]
+    if all(isinstance(s.array, pd.arrays.ArrowStringArray) and s.index.equals(first.index) for s in series):
+        return series_of(pc.coalesce(*(arrow_of(s) for s in series)), first.index)
+    out = first
     for other in series[1:]:
         out = out.where(out.notna(), other)
     return out

@@ -11,14 +11,15 @@ from typing import BinaryIO
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from .addresses import build_addresses, clean_frame
+from .addresses import build_addresses
 from .columns import (ADDRESS_COLUMNS, ADDRESS_FIELDS, ADDRESS_PARTS, ADDRESS_PREFIXES, BOOLEAN_COLUMNS,
                       CONTACT_COLUMNS, CONTACT_FIELDS, CUSTOMER_COLUMNS, CUSTOMER_FIELDS, CUSTOMER_SOURCES,
                       DASHBOARD_COLUMNS, FLOAT_COLUMNS, REJECTED_COLUMNS)
 from .contacts import build_contacts
 from .extra_data import merge_extra_data, read_extra_data
-from .mapping import arrow_to_objects, clean, first_present, map_language, parse_bool, parse_datetime, parse_decimal, parse_guid, to_object
+from .mapping import arrow_to_objects, clean_table, first_present, map_language, parse_bool, parse_datetime, parse_decimal, parse_guid, to_object
 from .parse import SplitParts, parse_customers_xml
 from .settings import NormalizeSettings
 from .warnings import WarningLog
@@ -88,19 +89,15 @@ _TYPED = (("VatLiable", parse_bool, "boolean"), ("HidePrices", parse_bool, "bool
 
 
 def _map_part(raw, *, language_map: dict[str, str], default_action_price_list_code: str | None,
-              drop_codes=None, extra: pd.DataFrame | None = None, customer_item_filter: bool = False,
-              on_codes=None) -> _Part:
+              drop_codes=None, extra: pd.DataFrame | None = None, customer_item_filter: bool = False) -> _Part:
     """Map the raw tables of ``raw`` (a RawCustomers, whose tables are released here as soon as they
     are converted). ``drop_codes``: codes that occur again later in the file (the other half), so
-    their customers here are duplicates (or a function returning them, called when they are needed).
-    ``on_codes`` is called with the list of distinct codes of
-    the customers that are not rejected, as soon as they are known."""
+    their customers here are duplicates (or a function returning them, called when they are needed)."""
     warnings = WarningLog()
 
-    c = raw.customers.to_pandas()
+    c = clean_table(raw.customers, CUSTOMER_FIELDS)
     raw.customers = None
     c = c.set_index(c["@pos"].to_numpy())
-    c = clean_frame(c, CUSTOMER_FIELDS)
 
     prefix_cols = [p + part for p in ADDRESS_PREFIXES for part in ADDRESS_PARTS]
     has_prefix = c[prefix_cols].notna().any(axis=1).to_numpy(bool)
@@ -121,8 +118,6 @@ def _map_part(raw, *, language_map: dict[str, str], default_action_price_list_co
     rejected["CustomerCode"] = to_object(code[bad].reset_index(drop=True))
     if bad.any():
         c = c[~bad]
-    if on_codes is not None:
-        on_codes(c["customercode"].unique().tolist())
     dup = c["customercode"].duplicated(keep="last")
     if callable(drop_codes):
         drop_codes = drop_codes()
@@ -157,13 +152,13 @@ def _map_part(raw, *, language_map: dict[str, str], default_action_price_list_co
     del c
     _release()
 
-    addr_raw = clean_frame(raw.addresses.to_pandas(), ADDRESS_FIELDS)
+    addr_raw = clean_table(raw.addresses, ADDRESS_FIELDS)
     raw.addresses = None
     warnings.stage = _STAGE_ADDRESSES
     addresses = _finish(build_addresses(addr_raw, ctx, warnings), ADDRESS_COLUMNS)
     del addr_raw
     _release()
-    cont_raw = clean_frame(raw.contacts.to_pandas(), CONTACT_FIELDS)
+    cont_raw = clean_table(raw.contacts, CONTACT_FIELDS)
     raw.contacts = None
     warnings.stage = _STAGE_CONTACTS
     contacts = _finish(build_contacts(cont_raw, ctx, warnings), CONTACT_COLUMNS)
@@ -253,7 +248,7 @@ def normalize_customers(source: str | Path | BinaryIO | bytes,
                    "default_action_price_list_code": settings.default_action_price_list_code}
     raw, _name = parse_customers_xml(source, options)
     if isinstance(raw, SplitParts):
-        part_a, part_b, n_a, lines = raw.part_a, part_from_payload(raw.payload_b), raw.n_a, raw.lines
+        part_a, part_b, n_a, lines = raw.part_a, raw.part_b, raw.n_a, raw.lines
         del raw
         return _assemble([part_a, part_b], [0, n_a], [0, lines])
     part = _map_part(raw, language_map=language_map,
@@ -355,8 +350,16 @@ def part_from_payload(payload: dict) -> _Part:
     return _Part(source_format=payload["source_format"], **frames)
 
 
-def map_half(raw, options: dict, drop_codes=None, on_codes=None) -> _Part:
+def kept_codes(customers: pa.Table) -> list:
+    """The distinct CustomerCodes of the raw customers that ``_map_part`` keeps (trimmed; not rejected
+    for a missing code or name): what the other half of a split file needs to drop its duplicates."""
+    code, name = (pc.utf8_trim_whitespace(customers.column(f)) for f in ("customercode", "customername"))
+    keep = pc.and_(pc.greater(pc.utf8_length(code), 0), pc.greater(pc.utf8_length(name), 0)).fill_null(False)
+    return pc.unique(code.filter(keep)).to_pylist() if len(code) else []
+
+
+def map_half(raw, options: dict, drop_codes=None) -> _Part:
     """``_map_part`` with the options ``normalize_customers`` passes through the parse (no extra data)."""
     return _map_part(raw, language_map=options["language_map"],
                      default_action_price_list_code=options["default_action_price_list_code"],
-                     drop_codes=drop_codes, on_codes=on_codes)
+                     drop_codes=drop_codes)

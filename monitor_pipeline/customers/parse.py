@@ -179,11 +179,11 @@ class _Extractor:
 
 @dataclass
 class SplitParts:
-    """A large file parsed *and mapped* in two halves (see :mod:`.split`): half A mapped here
-    (``part_a``), half B mapped by the worker (``payload_b``, Arrow IPC bytes); ``n_a`` customers
-    and ``lines`` line breaks precede half B."""
+    """A large file parsed *and mapped* in two halves (see :mod:`.split`): half A by the worker
+    (``part_a``, its big frames still Arrow IPC bytes), half B here (``part_b``); ``n_a`` customers and
+    ``lines`` line breaks precede half B."""
     part_a: object
-    payload_b: dict
+    part_b: object
     n_a: int
     lines: int
 

@@ -2,9 +2,9 @@
 
 The file is cut at a root-level customer start tag found by a byte scan near the middle:
 
-* half A = bytes ``[0, cut)`` + ``</root>``, parsed here;
+* half A = bytes ``[0, cut)`` + ``</root>``, parsed by a spawned worker process;
 * half B = an XML declaration with the file's encoding + the root start tag (verbatim, so namespace
-  declarations carry over) + bytes ``[cut, end)``, parsed at the same time in a spawned process.
+  declarations carry over) + bytes ``[cut, end)``, parsed here at the same time.
 
 The cut is valid exactly when half A is well-formed: ``cut`` lies before a ``<``, so ``</root>``
 appended there only closes the document if the prefix ended at depth 1 outside any markup
@@ -12,9 +12,10 @@ appended there only closes the document if the prefix ended at depth 1 outside a
 has no line breaks before the cut, so its line numbers are shifted by the line breaks before it.
 
 When ``normalize_customers`` asks for it (no extra customer data), each half is also *mapped* by
-its own process (``normalize.map_half``): the worker first sends the CustomerCodes of half B, so
-this process can drop the customers of half A that occur again later (duplicates: the last
-occurrence is kept), then its mapped frames as Arrow IPC bytes; only the concatenation is left.
+its own process (``normalize.map_half``). The last occurrence of a CustomerCode wins, so half B
+never depends on half A: this process sends the codes half B keeps to the worker, which drops its
+customers with those codes, then sends back its mapped frames as Arrow IPC bytes; only the
+concatenation is left. (The worker, which first has to start an interpreter, gets the smaller half.)
 
 Anything unexpected -- a malformed half, a customer spelling the tag filter does not know, an
 encoding that is not ASCII-compatible, a worker that fails -- returns None and the caller runs the
@@ -39,7 +40,7 @@ import pyarrow.compute as pc
 from lxml import etree
 
 PARALLEL_MIN_BYTES = 32 * 2**20     # smaller files: one process (spawning costs ~0.3 s)
-CUT_FRACTION = 0.53                 # share of the bytes parsed (and mapped) in this process
+CUT_FRACTION = 0.45                 # share of the bytes (half A) parsed and mapped by the worker
 
 _ASCII_COMPATIBLE = {"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin1", "latin-1", "iso-8859-15",
                      "windows-1252", "cp1252"}
@@ -120,57 +121,48 @@ def _cpus() -> int:
 
 
 def _worker_main(argv: list[str]) -> None:
-    """``python -m monitor_pipeline.customers.split PATH CUT HEAD_HEX TAGS_JSON [OPTIONS_JSON]``: parse
-    half B and write the pickled ``(raw, odd)`` to stdout, or None when it cannot be used.
+    """``python -m monitor_pipeline.customers.split PATH CUT TAIL_HEX TAGS_JSON [OPTIONS_JSON]``: parse
+    half A (bytes ``[0, CUT)`` of PATH, then TAIL) and write the pickled ``(raw, odd)`` to stdout, or
+    None when it cannot be used.
 
-    With OPTIONS_JSON (mapping options, see ``normalize.map_half``) half B is also mapped: stdout gets
-    two pickles, first the CustomerCodes of half B (None when it cannot be used; written by a thread
-    while the mapping goes on), then the mapped half as Arrow IPC bytes (``normalize.part_to_payload``)
-    or None."""
-    from .parse import _extract
-    path, cut, head, tags = argv[0], int(argv[1]), bytes.fromhex(argv[2]), set(json.loads(argv[3]))
+    With OPTIONS_JSON (mapping options, see ``normalize.map_half``) half A is also mapped: once the
+    mapping needs them it reads from stdin the CustomerCodes that half B keeps (its customers with
+    those codes are duplicates: the last occurrence wins), and writes to stdout the mapped half as
+    Arrow IPC bytes (``normalize.part_to_payload``, plus ``n`` = its number of customers) or None."""
+    from .parse import extract_raw
+    path, cut, tail, tags = argv[0], int(argv[1]), bytes.fromhex(argv[2]), set(json.loads(argv[3]))
     options = json.loads(argv[4]) if len(argv) > 4 else None
     out = sys.stdout.buffer
     try:
         with open(path, "rb") as f:
-            result = _extract(_Window(f, cut, None, head=head), tags)
+            result = extract_raw(lambda: _Window(f, 0, cut, tail=tail), tags)
     except Exception:                              # noqa: BLE001 - any problem: the parent falls back
         result = None
-    if options is None:
-        pickle.dump(result, out, protocol=pickle.HIGHEST_PROTOCOL)
-        out.flush()
-        return
-    if result is None or result[1]:
-        pickle.dump(None, out, protocol=pickle.HIGHEST_PROTOCOL)
+    if options is None or result is None or result[1]:
+        pickle.dump(result if options is None else None, out, protocol=pickle.HIGHEST_PROTOCOL)
         out.flush()
         return
     raw = result[0]
     del result
-    senders = []
+    from .normalize import map_half, part_to_payload
 
-    def send_codes(codes):
-        data = pickle.dumps(codes, protocol=pickle.HIGHEST_PROTOCOL)
-
-        def send():
-            out.write(data)
-            out.flush()
-        senders.append(threading.Thread(target=send, daemon=True))
-        senders[0].start()
-
+    def codes_b():
+        codes = pickle.load(sys.stdin.buffer)
+        if codes is None:
+            raise _WorkerFailed
+        return codes
     try:
-        from .normalize import map_half, part_to_payload
-        payload = part_to_payload(map_half(raw, options, on_codes=send_codes))
-    except Exception:                              # noqa: BLE001
+        n = raw.customers.num_rows
+        payload = part_to_payload(map_half(raw, options, drop_codes=codes_b))
+        payload["n"] = n
+    except Exception:                              # noqa: BLE001 - the parent falls back
         payload = None
     del raw
-    if not senders:
-        send_codes(None)
-    senders[0].join()
     pickle.dump(payload, out, protocol=pickle.HIGHEST_PROTOCOL)
     out.flush()
 
 
-def _start_worker(path: Path, cut: int, head: bytes, tags: set, options: dict | None = None) -> subprocess.Popen:
+def _start_worker(path: Path, cut: int, tail: bytes, tags: set, options: dict | None = None) -> subprocess.Popen:
     # a fresh interpreter (not multiprocessing): no fork after threads (Dagster), and the caller's
     # __main__ is never re-imported
     env = dict(os.environ)
@@ -178,8 +170,8 @@ def _start_worker(path: Path, cut: int, head: bytes, tags: set, options: dict | 
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     extra = [] if options is None else [json.dumps(options)]
     return subprocess.Popen([sys.executable, "-m", "monitor_pipeline.customers.split", str(path), str(cut),
-                             head.hex(), json.dumps(sorted(tags)), *extra],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+                             tail.hex(), json.dumps(sorted(tags)), *extra],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
 
 
 class _WorkerFailed(Exception):
@@ -193,59 +185,64 @@ def _shift(table: pa.Table, column: str, by: int) -> pa.Table:
     return table.set_column(i, table.schema.field(i), pc.add(table.column(i), pa.scalar(by, pa.int64())))
 
 
+def _send(worker: subprocess.Popen, codes) -> threading.Thread:
+    """Write ``codes`` to the worker's stdin from a thread (they may not fit the pipe before it reads)."""
+    data = pickle.dumps(codes, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def send():
+        try:
+            worker.stdin.write(data)
+            worker.stdin.close()                   # the only message
+        except Exception:                          # noqa: BLE001 - a worker that died: its result is unusable
+            pass
+    thread = threading.Thread(target=send, daemon=True)
+    thread.start()
+    return thread
+
+
 def parse_split(path: Path, stream, prefix: bytes, spelling: str, tags: set, map_options: dict | None = None):
     """RawCustomers of the whole file parsed as two halves in two processes, or None (see module doc).
 
-    With ``map_options``: a :class:`~.parse.SplitParts`, each half mapped in its own process; customers
-    of half A whose code occurs again in half B are dropped there as duplicates."""
-    from .parse import RawCustomers, SplitParts, _extract
+    With ``map_options``: a :class:`~.parse.SplitParts`, each half mapped in its own process. This
+    process takes the second half (B): the last occurrence of a CustomerCode wins, so B never waits
+    for the other half; it sends its codes to the worker, which drops its customers with those codes."""
+    from .normalize import kept_codes, map_half, part_from_payload
+    from .parse import RawCustomers, SplitParts, extract_raw
     plan = _plan(stream, prefix, spelling)
     if plan is None:
         return None
     cut, lines, b_head, a_tail = plan
     try:
-        worker = _start_worker(path, cut, b_head, tags, map_options)
+        worker = _start_worker(path, cut, a_tail, tags, map_options)
     except OSError:
         return None
+    sender = None
     try:
         try:
-            raw_a, odd = _extract(_Window(stream, 0, cut, tail=a_tail), tags)
+            raw_b, odd = extract_raw(lambda: _Window(stream, cut, None, head=b_head), tags)
         except etree.XMLSyntaxError:
             return None
         if odd:
             return None
-        n_a = raw_a.customers.num_rows
         if map_options is not None:
-            def codes_b():
-                # called by the mapping once it needs them, so the wait overlaps the first steps
-                try:
-                    codes = pickle.load(worker.stdout)
-                except Exception:                  # noqa: BLE001 - a dead or broken worker: fall back
-                    codes = None
-                if codes is None:
-                    raise _WorkerFailed
-                return codes
-
-            from .normalize import map_half
-            try:
-                part_a = map_half(raw_a, map_options, drop_codes=codes_b)
-            except _WorkerFailed:
-                return None
-            del raw_a
+            sender = _send(worker, kept_codes(raw_b.customers))
+            part_b = map_half(raw_b, map_options)
+            del raw_b
             try:
                 payload = pickle.load(worker.stdout)
-            except Exception:                      # noqa: BLE001
+                n_a = int(payload.pop("n"))
+                part_a = part_from_payload(payload)
+            except Exception:                      # noqa: BLE001 - a dead or broken worker: fall back
                 return None
-            if payload is None:
-                return None
-            return SplitParts(part_a, payload, n_a, lines)
+            return SplitParts(part_a, part_b, n_a, lines)
         try:
             result = pickle.load(worker.stdout)
-        except Exception:                          # noqa: BLE001 - a dead or broken worker: fall back
+        except Exception:                          # noqa: BLE001
             return None
         if result is None or result[1]:
             return None
-        raw_b = result[0]
+        raw_a = result[0]
+        n_a = raw_a.customers.num_rows
         cust_b = _shift(_shift(raw_b.customers, "@pos", n_a), "@line", lines)
         return RawCustomers(pa.concat_tables([raw_a.customers, cust_b]),
                             pa.concat_tables([raw_a.addresses, _shift(raw_b.addresses, "@pos", n_a)]),
@@ -253,7 +250,14 @@ def parse_split(path: Path, stream, prefix: bytes, spelling: str, tags: set, map
     finally:
         if worker.poll() is None:
             worker.kill()
-        worker.stdout.close()
+        if sender is not None:
+            sender.join()
+        for pipe in (worker.stdout, worker.stdin):
+            if pipe is not None and not pipe.closed:
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
         worker.wait()
 
 

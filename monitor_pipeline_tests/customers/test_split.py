@@ -172,16 +172,19 @@ def test_extra_data_with_split(tmp_path, monkeypatch, spy, item_filter):
     assert set(addr["Country"]) == {"FI"}
 
 
-@pytest.mark.parametrize("script", ["pass", "import sys, pickle; pickle.dump(['C0000001'], sys.stdout.buffer)"])
+@pytest.mark.parametrize("script", ["pass", "import sys, pickle; pickle.dump(['C0000001'], sys.stdout.buffer)",
+                                    "import sys, pickle; pickle.dump({'n': 1}, sys.stdout.buffer)",
+                                    "import sys; sys.stdin.read(); sys.exit(1)"],
+                         ids=["dies at once", "sends a list", "sends a half without frames", "reads the codes, dies"])
 def test_broken_worker_falls_back(tmp_path, monkeypatch, spy, script):
-    """A worker that dies before sending its codes, or after them but before its mapped half."""
+    """A worker that dies before reading the codes of half B, after reading them, or answers nonsense."""
     import subprocess
     import sys
 
     path = tmp_path / "customers.xml"
     path.write_text(dup_text(tmp_path), "utf-8")
     monkeypatch.setattr(split, "_start_worker", lambda *a: subprocess.Popen(
-        [sys.executable, "-c", script], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE))
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE))
     got = normalize_customers(path)
     assert spy == [False]
     assert_same(got, single(monkeypatch, path))
