@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .columns import ADDRESS_PARTS, ADDRESS_PREFIXES
-from .mapping import first_present
+from .mapping import first_present, lookup, realign
 from .settings import LANGUAGE_COUNTRY
 from .warnings import WarningLog
 
@@ -58,14 +58,13 @@ def build_addresses(raw: pd.DataFrame, ctx: pd.DataFrame, warnings: WarningLog) 
 
     pos = addr["pos"].to_numpy()
     cust = ctx[["CustomerCode", "LanguageCode", "countrycode", "contactemail", "contactphone", "contactfax"]].reindex(pos)
-    lang_country = cust["LanguageCode"].astype("str").str.lower().map(LANGUAGE_COUNTRY)
-    country = first_present(addr["countrycode"].astype("str"),
-                            pd.Series(cust["countrycode"].to_numpy(), index=addr.index, dtype="str"),
-                            pd.Series(lang_country.to_numpy(), index=addr.index, dtype="str")).str.upper()
+    lang_country = lookup(cust["LanguageCode"].astype("str").str.lower(), LANGUAGE_COUNTRY)
+    country = first_present(addr["countrycode"].astype("str"), realign(cust["countrycode"], addr.index),
+                            realign(lang_country, addr.index)).str.upper()
     is_main = addr["type"].isin(["vis", "del"]) & ~addr.duplicated(["pos", "type"])
 
     def own_or(col, fallback):
-        return first_present(addr[col].astype("str"), pd.Series(cust[fallback].to_numpy(), index=addr.index, dtype="str"))
+        return first_present(addr[col].astype("str"), realign(cust[fallback], addr.index))
 
     return pd.DataFrame({
         "CustomerCode": cust["CustomerCode"].to_numpy(), "AddressType": addr["type"].to_numpy(),

@@ -6,7 +6,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .mapping import NON_WS, WS, arrow_of, first_present, series_of
+from .mapping import NON_WS, WS, arrow_of, first_present, realign, series_of
 from .warnings import WarningLog
 
 
@@ -15,7 +15,7 @@ def split_full_name(full: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     arr = arrow_of(full)
     one = pc.match_substring_regex(arr, f"^{NON_WS}+$")
     parts = pc.extract_regex(arr, rf"^(?P<f>{NON_WS}+){WS}+(?:(?P<m>[\s\S]*?){WS}+)?(?P<l>{NON_WS}+)$")
-    none = pa.scalar(None, pa.string())
+    none = pa.scalar(None, arr.type)
     middle = pc.replace_substring_regex(pc.struct_field(parts, "m"), f"{WS}+", " ")
     middle = pc.if_else(pc.equal(middle, ""), none, middle)
     first = pc.if_else(one, arr, pc.struct_field(parts, "f"))
@@ -65,7 +65,7 @@ def build_contacts(raw: pd.DataFrame, ctx: pd.DataFrame, warnings: WarningLog) -
     })
 
     cfn = ctx["contactfullname"]
-    wanted = pd.Series(_key(cfn).reindex(node_frame["pos"]).to_numpy(), index=node_frame.index, dtype="str")
+    wanted = realign(_key(cfn).reindex(node_frame["pos"]), node_frame.index)
     match = (_key(node_frame["FullName"].astype("str")) == wanted).fillna(False).astype(bool)
     matched_first = match & ~node_frame["pos"].where(match).duplicated() & match
     matched_pos = pd.Index(node_frame.loc[matched_first, "pos"])
@@ -89,7 +89,7 @@ def build_contacts(raw: pd.DataFrame, ctx: pd.DataFrame, warnings: WarningLog) -
     cust = ctx[["CustomerCode", "contactemail", "contactphone"]].reindex(out["pos"].to_numpy())
     is_main = out["main"].to_numpy(bool)
     for col, src in (("Email", "contactemail"), ("Phonenumber", "contactphone")):
-        fallback = pd.Series(cust[src].to_numpy(), index=out.index, dtype="str")
+        fallback = realign(cust[src], out.index)
         out[col] = out[col].astype("str").where(~(is_main & out[col].isna().to_numpy()), fallback)
     return pd.DataFrame({
         "CustomerCode": cust["CustomerCode"].to_numpy(), "FullName": out["FullName"], "FirstName": out["FirstName"],

@@ -34,11 +34,19 @@ def clean(series: pd.Series) -> pd.Series:
 def clean_table(table: pa.Table, columns) -> pd.DataFrame:
     """``clean`` of the string ``columns`` done in Arrow, then the table as a frame whose text columns
     are pandas ``str`` (no detour through Python objects)."""
-    none = pa.scalar(None, pa.string())
     for name in columns:
         i = table.schema.get_field_index(name)
-        col = pc.utf8_trim_whitespace(table.column(i))
-        table = table.set_column(i, name, pc.if_else(pc.equal(col, ""), none, col))
+        raw = table.column(i)
+        if raw.null_count == len(raw):
+            continue
+        col = pc.utf8_trim_whitespace(raw)
+        if pc.all(pc.equal(pc.binary_length(col), pc.binary_length(raw))).as_py() is not False:
+            col = raw                    # nothing trimmed: keep the column, not a copy
+        empty = pc.equal(col, "")
+        if pc.any(empty).as_py():
+            col = pc.if_else(empty, pa.scalar(None, col.type), col)
+        if col is not raw:
+            table = table.set_column(i, name, col)
     return table.to_pandas(types_mapper={pa.string(): _STR, pa.large_string(): _STR}.get)
 
 
@@ -63,7 +71,7 @@ def parse_datetime(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     field = {k: pc.struct_field(parts, k) for k in ("y", "mo", "d", "h", "mi", "s", "tz")}
 
     def number(k):
-        text = pc.if_else(pc.equal(field[k], ""), "0", field[k])
+        text = pc.if_else(pc.equal(field[k], ""), pa.scalar("0", field[k].type), field[k])
         return pc.cast(text, pa.int64()).to_numpy(zero_copy_only=False)
 
     matched = parts.is_valid().to_numpy(zero_copy_only=False)
@@ -73,14 +81,18 @@ def parse_datetime(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     ok = matched & (y >= 1) & (mo >= 1) & (mo <= 12) & (d >= 1) & (d <= days) & (h < 24) & (mi < 60) & (sec < 60)
 
     def two(k):
-        return pc.if_else(pc.equal(field[k], ""), "00", field[k])
+        return pc.if_else(pc.equal(field[k], ""), pa.scalar("00", field[k].type), field[k])
 
     tz = pc.replace_substring_regex(field["tz"], r"^Z$", "+00:00")
     tz = pc.replace_substring_regex(tz, r"^([+-][0-9]{2})$", r"\1:00")
     tz = pc.replace_substring_regex(tz, r"^([+-][0-9]{2})([0-9]{2})$", r"\1:\2")
-    text = pc.binary_join_element_wise(field["y"], "-", field["mo"], "-", field["d"], "T", two("h"), ":", two("mi"),
-                                       ":", two("s"), tz, "")
-    text = pc.if_else(pa.array(ok), text, pa.scalar(None, pa.string()))
+    t = field["y"].type
+
+    def lit(x):
+        return pa.scalar(x, t)
+    text = pc.binary_join_element_wise(field["y"], lit("-"), field["mo"], lit("-"), field["d"], lit("T"), two("h"),
+                                       lit(":"), two("mi"), lit(":"), two("s"), tz, lit(""))
+    text = pc.if_else(pa.array(ok), text, pa.scalar(None, text.type))
     return series_of(text, s.index), pd.Series(s.notna().to_numpy(bool) & ~ok, index=s.index)
 
 
@@ -148,14 +160,28 @@ def arrow_of(s: pd.Series) -> pa.ChunkedArray:
     if not isinstance(s.array, pd.arrays.ArrowStringArray):
         s = s.astype("str")
     arr = s.array.__arrow_array__()
-    return arr.cast(pa.string()) if arr.type != pa.string() else arr
+    return arr
 
 
 def series_of(arr, index) -> pd.Series:
     """A pandas ``str`` Series over Arrow strings (no copy)."""
     if isinstance(arr, pa.Array):
-        arr = pa.chunked_array([arr], pa.string())
+        arr = pa.chunked_array([arr], arr.type)
     return pd.Series(pd.arrays.ArrowStringArray(arr, dtype=_STR), index=index)
+
+
+def realign(s: pd.Series, index) -> pd.Series:
+    """The values of text Series ``s``, in order, under ``index`` (Arrow strings are not converted)."""
+    if not isinstance(s.array, pd.arrays.ArrowStringArray):
+        s = s.astype("str")
+    return pd.Series(s.array, index=index)
+
+
+def lookup(s: pd.Series, table: dict[str, str]) -> pd.Series:
+    """``table[value]`` per value (missing where the value is not a key), in Arrow."""
+    arr = arrow_of(s)
+    at = pc.index_in(arr, value_set=pa.array(list(table), arr.type))
+    return series_of(pa.array(list(table.values()), arr.type).take(at), s.index)
 
 
 def bool_mask(s: pd.Series) -> np.ndarray:

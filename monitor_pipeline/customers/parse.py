@@ -36,10 +36,11 @@ _FLUSH_EVERY = 20000
 _CONTAINERS = {"addresses", "contactpersons"}
 _XML_VALUES = {"dynamicfreefields", "freefields"}
 
+TEXT = pa.large_string()       # the type of pandas "str" columns: no cast on the way to pandas
 CUSTOMER_SCHEMA = pa.schema([("@pos", pa.int64()), ("@line", pa.int64()), ("@nodes", pa.bool_())]
-                            + [(f, pa.string()) for f in CUSTOMER_FIELDS])
-ADDRESS_SCHEMA = pa.schema([("@pos", pa.int64()), ("@seq", pa.int64())] + [(f, pa.string()) for f in ADDRESS_FIELDS])
-CONTACT_SCHEMA = pa.schema([("@pos", pa.int64()), ("@seq", pa.int64())] + [(f, pa.string()) for f in CONTACT_FIELDS])
+                            + [(f, TEXT) for f in CUSTOMER_FIELDS])
+ADDRESS_SCHEMA = pa.schema([("@pos", pa.int64()), ("@seq", pa.int64())] + [(f, TEXT) for f in ADDRESS_FIELDS])
+CONTACT_SCHEMA = pa.schema([("@pos", pa.int64()), ("@seq", pa.int64())] + [(f, TEXT) for f in CONTACT_FIELDS])
 
 
 @dataclass

@@ -30,6 +30,8 @@ from lxml import etree
 
 from .columns import ADDRESS_FIELDS, CONTACT_FIELDS, CUSTOMER_FIELDS
 
+TEXT = pa.large_string()            # = parse.TEXT (kept here too: parse imports this module lazily)
+
 CHUNK = 4 << 20
 _LT, _GT, _SLASH, _BANG, _QUEST, _NL, _AMP, _CR = 60, 62, 47, 33, 63, 10, 38, 13
 _XML_VALUES = {"dynamicfreefields", "freefields"}
@@ -159,7 +161,10 @@ class _Scanner:
         self.validator.close()
         if self.first or self.level != 0:
             raise NotSimple("no root element")
-        return RawCustomers(*self.tables())
+        tables = RawCustomers(*self.tables())
+        self.parts = ([], [], [])
+        pa.default_memory_pool().release_unused()      # the chunks' working memory, back to the system
+        return tables
 
     def tables(self):
         from .parse import ADDRESS_SCHEMA, CONTACT_SCHEMA, CUSTOMER_SCHEMA
@@ -243,11 +248,11 @@ class _Chunk:
         self.lt, self.gt, self.is_end, self.sc, self.level = lt, gt, is_end, sc, level
         m = len(lt)
         # piece 2k = tag k, piece 2k+1 = the text after it (up to the next tag, or ``end``)
-        offsets = np.empty(2 * m + 1, np.int32)
+        offsets = np.empty(2 * m + 1, np.int64)
         offsets[0:-1:2] = lt
         offsets[1::2] = gt + 1
         offsets[-1] = end
-        self.pieces = pa.StringArray.from_buffers(2 * m, pa.py_buffer(offsets), pa.py_buffer(buf)) if m else None
+        self.pieces = pa.LargeStringArray.from_buffers(2 * m, pa.py_buffer(offsets), pa.py_buffer(buf)) if m else None
 
     def extract(self) -> None:
         s, m = self.s, len(self.lt)
@@ -327,7 +332,7 @@ class _Chunk:
                  (n_cont, node_row[parent4[k4 == 2]], lut("cont")[ent[t4c]], t4c, _CONT_XML, len(CONTACT_FIELDS))]
         cust_cols, addr_cols, cont_cols = self.tables(specs)
         types = np.array([e.type for e in entries] + [None], dtype=object)[ent[t3[is_addr3]]]
-        addr_cols[0] = pa.array(types, pa.string())          # @type: the attribute, not a child
+        addr_cols[0] = pa.array(types, TEXT)          # @type: the attribute, not a child
 
         from .parse import ADDRESS_SCHEMA, CONTACT_SCHEMA, CUSTOMER_SCHEMA
         nodes = pa.array(has_nodes, mask=~has_nodes, type=pa.bool_())
@@ -391,7 +396,7 @@ class _Chunk:
         if dirty.any():
             at = np.flatnonzero(dirty)
             fixed = [_unescape(v.replace("\r\n", "\n")) for v in self.pieces.take(pa.array(text_idx[at])).to_pylist()]
-            extras.append(pa.array(fixed, pa.string()))
+            extras.append(pa.array(fixed, TEXT))
         xs, xe = np.concatenate(xml_s), np.concatenate(xml_e)
         if len(xs):
             order = np.argsort(xs, kind="stable")
@@ -415,7 +420,7 @@ class _Chunk:
             lookup = lookup.reshape(ncols, nrows)[used].ravel()
             missing = lookup < 0
             taken = values.take(pa.array(np.where(missing, 0, lookup), mask=missing)) if len(lookup) else None
-            cols = [pa.nulls(nrows, pa.string())] * ncols
+            cols = [pa.nulls(nrows, TEXT)] * ncols
             for i, c in enumerate(used):
                 cols[c] = taken.slice(i * nrows, nrows)
             out.append(cols)
@@ -446,10 +451,10 @@ class _Chunk:
         """The content of XML-valued fields (sorted, disjoint byte ranges): the bytes when libxml2 would
         write them the same (``parse.inner_xml``), else serialized by lxml."""
         k = len(s)
-        offsets = np.empty(2 * k, np.int32)
+        offsets = np.empty(2 * k, np.int64)
         offsets[0::2] = s
         offsets[1::2] = e
-        frags = pa.StringArray.from_buffers(2 * k - 1, pa.py_buffer(offsets), pa.py_buffer(self.buf))
+        frags = pa.LargeStringArray.from_buffers(2 * k - 1, pa.py_buffer(offsets), pa.py_buffer(self.buf))
         frags = frags.take(pa.array(np.arange(0, 2 * k - 1, 2)))
         canonical = pc.and_(pc.match_substring_regex(frags, _CANONICAL),
                             pc.invert(pc.match_substring_regex(frags, _EMPTY_PAIR)))
@@ -457,7 +462,7 @@ class _Chunk:
             return frags
         fix = pc.invert(canonical)
         return pc.replace_with_mask(frags, fix, pa.array([_inner_by_lxml(v) for v in frags.filter(fix).to_pylist()],
-                                                         pa.string()))
+                                                         TEXT))
 
 
 def _parser_options() -> dict:
