@@ -72,7 +72,7 @@ def merge_extra_data(customers: pd.DataFrame, extra: pd.DataFrame, *, item_filte
     extra = extra[extra[code_col].notna()].drop_duplicates(code_col, keep="last").reset_index(drop=True)
     codes = extra[code_col]
     unknown = ~codes.isin(customers["CustomerCode"])
-    warnings.add(codes, unknown, FIELD, f"CustomerCode not in customers.xml; row ignored")
+    warnings.add(codes, unknown, FIELD, "CustomerCode not in customers.xml; row ignored")
     extra = extra[~unknown.to_numpy()].reset_index(drop=True)
     codes = extra[code_col]
 

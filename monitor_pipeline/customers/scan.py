@@ -11,7 +11,8 @@ character references, and XML-valued fields not written as libxml2 would seriali
 The result is the exact ``RawCustomers`` of ``parse._extract`` (a test compares the two). This only
 holds for documents where every ``<`` starts a tag, so anything else falls back to the lxml loop
 (``scan_customers`` returns None): comments, CDATA, processing instructions after the declaration,
-namespaces, an encoding other than UTF-8/ASCII, a ``>`` inside an attribute value, a lone CR, an
+namespaces, an encoding other than UTF-8/ASCII or the single-byte ISO-8859-1/-15 and Windows-1252
+(converted chunk by chunk; libxml2 checks the bytes as they are), a ``>`` inside an attribute value, a lone CR, an
 unknown spelling of ``customer``, and any file libxml2 rejects (the loop then reports the error
 exactly as before).
 
@@ -40,6 +41,10 @@ _ADDRESSES, _CONTACTS = "addresses", "contactpersons"
 _DECL = re.compile(rb"<\?xml(?:\s+[A-Za-z]+\s*=\s*(?:\"[^\"]*\"|'[^']*'))*\s*\?>")
 _ENCODING = re.compile(rb"""encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 _UTF8 = {"utf-8", "utf8", "us-ascii", "ascii"}
+# single-byte encodings of Windows exports: converted to UTF-8 chunk by chunk (Python's codec)
+_SINGLE_BYTE = {"iso-8859-1": "latin-1", "iso8859-1": "latin-1", "latin1": "latin-1", "latin-1": "latin-1",
+                "iso-8859-15": "iso8859-15", "iso8859-15": "iso8859-15", "latin9": "iso8859-15",
+                "windows-1252": "cp1252", "cp1252": "cp1252"}
 _TAG = re.compile(r"<([^\s/>]+)((?:\s+[^\s=/>]+\s*=\s*(?:\"[^\"<]*\"|'[^'<]*'))*)\s*/?>\Z")
 _ATTR = re.compile(r"([^\s=]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
 _REF = re.compile(r"&(?:(amp|lt|gt|quot|apos)|#([0-9]+)|#x([0-9a-fA-F]+));|&")
@@ -49,6 +54,17 @@ _NAME = r"[A-Za-z_][A-Za-z0-9_.\-]*"
 _CANONICAL = (r"^(?:[^<>&\r]|&(?:amp|lt|gt);|<" + _NAME + r'(?: ' + _NAME + r'="(?:[^<>&"\t\n\r]|&(?:amp|lt|gt|quot);)*")*/?>'
               r"|</" + _NAME + r">)*$")
 _EMPTY_PAIR = r"<[A-Za-z_](?:[^<>]*[^/<>])?></"     # <a></a>: libxml2 writes <a/>
+
+
+def _single_byte_codec(head: bytes) -> str | None:
+    """The Python codec of a declared single-byte encoding (see ``_SINGLE_BYTE``), else None."""
+    bom = head.startswith(b"\xef\xbb\xbf")
+    m = _DECL.match(head, 3 if bom else 0)
+    enc = _ENCODING.search(m.group(0)) if m else None
+    codec = _SINGLE_BYTE.get(enc.group(1).decode("ascii").lower()) if enc else None
+    if codec and bom:
+        raise NotSimple("a UTF-8 byte order mark on a single-byte document")
+    return codec
 
 
 class NotSimple(Exception):
@@ -142,22 +158,27 @@ class _Scanner:
         self.lines = 0          # line breaks before the current chunk
         self.level = 0          # depth at the start of the current chunk (root = level 0)
         self.first = True
+        self.codec: str | None = None    # Python codec of a single-byte document (None: UTF-8)
         self.parts: tuple[list, list, list] = ([], [], [])
 
     # --- driving ---------------------------------------------------------------------------
     def run(self, stream):
         from .parse import RawCustomers
-        carry = b""
-        while True:
-            chunk = stream.read(CHUNK)
-            if chunk:
-                self.validator.feed(chunk)
-            buf = carry + chunk if carry else chunk
-            if not chunk:
-                if buf:
-                    self.segment(buf, final=True)
+        head = b""
+        while b">" not in head and len(head) < 4096:   # the XML declaration (or the first tag) is whole
+            more = stream.read(CHUNK)
+            if not more:
                 break
-            carry = self.segment(buf, final=False)
+            head += more
+        self.codec = _single_byte_codec(head)
+        carry = b""
+        raw = head
+        while raw:
+            self.validator.feed(raw)                  # libxml2 checks the bytes as they are
+            carry = self.segment(carry + self._utf8(raw), final=False)
+            raw = stream.read(CHUNK)
+        if carry:
+            self.segment(carry, final=True)
         self.validator.close()
         if self.first or self.level != 0:
             raise NotSimple("no root element")
@@ -213,6 +234,15 @@ class _Scanner:
         self.first = False
         return buf[end:]
 
+    def _utf8(self, raw: bytes) -> bytes:
+        """The chunk in UTF-8: a single-byte encoding converts chunk by chunk (lines stay as they are)."""
+        if self.codec is None:
+            return raw
+        try:
+            return raw.decode(self.codec).encode("utf-8")
+        except UnicodeDecodeError:
+            raise NotSimple(f"a byte {self.codec} does not define") from None
+
     def _prolog(self, buf: bytes) -> int:
         if buf[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in buf[:4]:
             raise NotSimple("UTF-16")
@@ -221,8 +251,9 @@ class _Scanner:
         if m is None:
             return at
         enc = _ENCODING.search(m.group(0))
-        if enc and enc.group(1).decode("ascii").lower() not in _UTF8:
-            raise NotSimple("encoding " + enc.group(1).decode("ascii"))
+        name = enc.group(1).decode("ascii").lower() if enc else "utf-8"
+        if name not in _UTF8 and (self.codec is None or _SINGLE_BYTE.get(name) != self.codec):
+            raise NotSimple("encoding " + name)
         return m.end()
 
     def entry_table(self, texts: pa.Array):

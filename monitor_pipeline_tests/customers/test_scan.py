@@ -8,6 +8,7 @@ import io
 from pathlib import Path
 from unittest import mock
 
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -270,6 +271,10 @@ def documents(draw) -> bytes:
     doc = prolog + body + draw(st.sampled_from(["", "\n", "\n\n  "]))
     if draw(st.booleans()):
         doc = doc.replace("\n", "\r\n")
+    encoding = draw(st.sampled_from(["utf-8", "utf-8", "utf-8", "windows-1252", "ISO-8859-1"]))
+    if encoding != "utf-8":        # declared; what the encoding lacks is written as character references
+        doc = f'<?xml version="1.0" encoding="{encoding}"?>' + doc[len(decl):]
+        return doc.encode(encoding, errors="xmlcharrefreplace")
     return (b"\xef\xbb\xbf" if draw(st.booleans()) else b"") + doc.encode("utf-8")
 
 
@@ -296,8 +301,8 @@ NOT_SIMPLE = {
     "processing instruction": wrap(C1, b"<customer><?app hint?><customercode>C2</customercode></customer>"),
     "default namespace on the root": wrap(C1, root=b'<customers xmlns="urn:x">'),
     "prefixed element": wrap(C1, b'<customer><m:customercode xmlns:m="urn:m">C2</m:customercode></customer>'),
-    "ISO-8859-1": wrap(C1, b"<customer><customername>Caf\xe9</customername></customer>",
-                       decl=b'<?xml version="1.0" encoding="ISO-8859-1"?>\n'),
+    "ISO-8859-2": wrap(C1, b"<customer><customername>\xb1\xe6</customername></customer>",
+                       decl=b'<?xml version="1.0" encoding="ISO-8859-2"?>\n'),
     "UTF-16": ('<?xml version="1.0" encoding="UTF-16"?>\n<customers><customer><customercode>C1</customercode>'
                "<customername>Café</customername></customer></customers>").encode("utf-16"),
     "lone CR in text": wrap(C1, b"<customer><customernote>a\rb</customernote></customer>"),
@@ -327,6 +332,42 @@ def test_not_simple_documents_fall_back_to_the_loop(doc):
 def test_both_quote_kinds_are_read_by_the_scan(doc):
     for chunk in (None, *SMALL_CHUNKS):
         assert_scan_equals_loop(doc, chunk)
+
+
+# --- single-byte encodings (Windows exports): converted chunk by chunk --------------------------------
+
+SINGLE_BYTE = {"ISO-8859-1": "Café Åsa ÿ", "windows-1252": "Smörgås € — “x”", "iso-8859-15": "€ Œuvre",
+               "latin1": "Ökö", "CP1252": "Tröja ‰"}
+
+
+@pytest.mark.parametrize("encoding", SINGLE_BYTE)
+def test_single_byte_encodings_are_read_by_the_scan(encoding):
+    text = SINGLE_BYTE[encoding]
+    doc = (f'<?xml version="1.0" encoding="{encoding}"?>\r\n<customers>\r\n<customer><customercode>C1</customercode>'
+           f'<customername>{text} &amp; co</customername><addresses><address type="{text}"><city>{text}</city>'
+           f"</address></addresses><dynamicfreefields><f n='{text}'>{text}</f></dynamicfreefields></customer>"
+           f"\r\n</customers>\r\n").encode(encoding)
+    assert scanned(doc) is not None
+    for chunk in (None, *SMALL_CHUNKS):
+        assert_scan_equals_loop(doc, chunk)
+
+
+@pytest.mark.parametrize("name", ["customers_flat.xml", "customers_nested.xml"])
+def test_sample_in_windows_1252_gives_the_frames_of_utf8(name):
+    text = (SAMPLES / name).read_text("utf-8")
+    latin = text.replace('encoding="UTF-8"', 'encoding="windows-1252"', 1).encode("cp1252")
+    assert scanned(latin) is not None
+    got, want = normalize_customers(latin), normalize_customers(text.encode("utf-8"))
+    for frame in ("customers", "addresses", "contacts", "dashboards", "rejected", "warnings"):
+        pd.testing.assert_frame_equal(getattr(got, frame), getattr(want, frame))
+
+
+def test_a_byte_windows_1252_does_not_define_goes_to_the_loop():
+    doc = b'<?xml version="1.0" encoding="windows-1252"?><customers><customer><customercode>C\x81</customercode>' \
+          b"</customer></customers>"
+    assert scanned(doc) is None
+    with pytest.raises(CustomersXmlError, match="line 1"):
+        normalize_customers(doc)
 
 
 # --- malformed documents ------------------------------------------------------------------------------
