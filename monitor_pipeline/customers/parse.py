@@ -33,8 +33,7 @@ _PEEK_CHUNK = 64 * 1024
 _PEEK_LIMIT = 1024 * 1024
 _DROP_EVERY = 512
 _FLUSH_EVERY = 20000
-_CONTAINERS = {"addresses", "contactpersons"}
-_XML_VALUES = {"dynamicfreefields", "freefields"}
+XML_VALUES = {"dynamicfreefields", "freefields"}     # fields whose value is their content as XML
 
 TEXT = pa.large_string()       # the type of pandas "str" columns: no cast on the way to pandas
 CUSTOMER_SCHEMA = pa.schema([("@pos", pa.int64()), ("@line", pa.int64()), ("@nodes", pa.bool_())]
@@ -66,8 +65,24 @@ def inner_xml(element) -> str | None:
     return whole[whole.index(">") + 1:whole.rindex("</")]
 
 
-_UNKNOWN, _ADDRESSES, _CONTACTS = -1, -2, -3
+UNKNOWN, ADDRESSES, CONTACTS = -1, -2, -3           # field codes that are not a column
 _XML = -10          # codes <= _XML: an XML-valued field at column (_XML - code)
+
+
+def field_code(name: str, cols: dict[str, int], containers: bool) -> int:
+    """What the element ``name`` (lower case) is: its column in ``cols``, or UNKNOWN; with ``containers``
+    (customer level) also ADDRESSES / CONTACTS. Shared by the lxml loop and the scan."""
+    if containers and name == "addresses":
+        return ADDRESSES
+    if containers and name == "contactpersons":
+        return CONTACTS
+    return cols.get(name, UNKNOWN)
+
+
+def raw_tables(parts: tuple[list, list, list]) -> RawCustomers:
+    """RawCustomers from the pieces of each table (an empty table where there are none)."""
+    return RawCustomers(*[pa.concat_tables(t) if t else s.empty_table()
+                          for t, s in zip(parts, (CUSTOMER_SCHEMA, ADDRESS_SCHEMA, CONTACT_SCHEMA))])
 
 
 def _layout(fields: list[str], offset: int) -> dict[str, int]:
@@ -97,14 +112,9 @@ class _Extractor:
     @staticmethod
     def _learn(table: dict, cols: dict, tag, containers: bool) -> int:
         name = _canon(tag) if isinstance(tag, str) else ""
-        if containers and name == "addresses":
-            code = _ADDRESSES
-        elif containers and name == "contactpersons":
-            code = _CONTACTS
-        elif name in cols:
-            code = _XML - cols[name] if name in _XML_VALUES else cols[name]
-        else:
-            code = _UNKNOWN
+        code = field_code(name, cols, containers)
+        if code >= 0 and name in XML_VALUES:
+            code = _XML - code
         table[tag] = code
         return code
 
@@ -124,9 +134,9 @@ class _Extractor:
             elif i <= _XML:
                 if row[_XML - i] is None:
                     row[_XML - i] = inner_xml(e)
-            elif i != _UNKNOWN:
+            elif i != UNKNOWN:
                 row[2] = True
-                seq = self._nodes(e, pos, seq, i == _ADDRESSES)
+                seq = self._nodes(e, pos, seq, i == ADDRESSES)
         self.cust.append(row)
         if len(self.cust) >= _FLUSH_EVERY:
             self.flush()
@@ -173,9 +183,7 @@ class _Extractor:
 
     def result(self) -> RawCustomers:
         self.flush()
-        cat = [pa.concat_tables(t) if t else s.empty_table()
-               for t, s in zip(self.tables, (CUSTOMER_SCHEMA, ADDRESS_SCHEMA, CONTACT_SCHEMA))]
-        return RawCustomers(*cat)
+        return raw_tables(self.tables)
 
 
 @dataclass

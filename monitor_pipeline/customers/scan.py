@@ -30,13 +30,11 @@ import pyarrow.compute as pc
 from lxml import etree
 
 from .columns import ADDRESS_FIELDS, CONTACT_FIELDS, CUSTOMER_FIELDS
-
-TEXT = pa.large_string()            # = parse.TEXT (kept here too: parse imports this module lazily)
+from .parse import (ADDRESS_SCHEMA, ADDRESSES, CONTACT_SCHEMA, CONTACTS, CUSTOMER_SCHEMA, PARSER_OPTIONS, TEXT,
+                    UNKNOWN, XML_VALUES, field_code, inner_xml, raw_tables)
 
 CHUNK = 4 << 20
 _LT, _GT, _SLASH, _BANG, _QUEST, _NL, _AMP, _CR = 60, 62, 47, 33, 63, 10, 38, 13
-_XML_VALUES = {"dynamicfreefields", "freefields"}
-_ADDRESSES, _CONTACTS = "addresses", "contactpersons"
 
 _DECL = re.compile(rb"<\?xml(?:\s+[A-Za-z]+\s*=\s*(?:\"[^\"]*\"|'[^']*'))*\s*\?>")
 _ENCODING = re.compile(rb"""encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
@@ -90,7 +88,6 @@ def _unescape(text: str) -> str:
 
 def _inner_by_lxml(fragment: str) -> str:
     """``parse.inner_xml`` of an element with this content (a fragment of the checked document)."""
-    from .parse import PARSER_OPTIONS, inner_xml
     return inner_xml(etree.fromstring(("<x>" + fragment + "</x>").encode("utf-8"), etree.XMLParser(**PARSER_OPTIONS)))
 
 
@@ -122,38 +119,25 @@ class _Entry:
                 chosen = chosen.replace("\r\n", "\n")
                 chosen = _unescape(chosen.replace("\t", " ").replace("\n", " ").replace("\r", " "))
             self.type = chosen
-        self.cust = _code(self.canon, CUSTOMER_FIELDS, containers=True)
-        self.addr = _code(self.canon, ADDRESS_FIELDS, containers=False)
-        self.cont = _code(self.canon, CONTACT_FIELDS, containers=False)
+        self.cust = field_code(self.canon, _CUST_COLS, containers=True)
+        self.addr = field_code(self.canon, _ADDR_COLS, containers=False)
+        self.cont = field_code(self.canon, _CONT_COLS, containers=False)
 
 
-# field codes: >= 0 a column; _UNKNOWN; container kinds
-_UNKNOWN, _C_ADDR, _C_CONT = -1, -2, -3
+def _columns(fields: list[str]) -> tuple[dict[str, int], np.ndarray]:
+    """Column per field name, and which columns hold XML."""
+    return {f: i for i, f in enumerate(fields)}, np.array([f in XML_VALUES for f in fields], dtype=bool)
 
 
-def _code(canon: str, fields: list[str], containers: bool) -> int:
-    if containers and canon == _ADDRESSES:
-        return _C_ADDR
-    if containers and canon == _CONTACTS:
-        return _C_CONT
-    try:
-        return fields.index(canon)
-    except ValueError:
-        return _UNKNOWN
-
-
-def _xml_columns(fields: list[str]) -> np.ndarray:
-    return np.array([f in _XML_VALUES for f in fields], dtype=bool)
-
-
-_CUST_XML, _ADDR_XML, _CONT_XML = _xml_columns(CUSTOMER_FIELDS), _xml_columns(ADDRESS_FIELDS), _xml_columns(CONTACT_FIELDS)
+(_CUST_COLS, _CUST_XML), (_ADDR_COLS, _ADDR_XML), (_CONT_COLS, _CONT_XML) = (
+    _columns(CUSTOMER_FIELDS), _columns(ADDRESS_FIELDS), _columns(CONTACT_FIELDS))
 
 
 class _Scanner:
     def __init__(self, tags: set):
         self.tags = tags
         self.entries: dict[str, _Entry] = {}
-        self.validator = etree.XMLParser(target=_Discard(), **_parser_options())
+        self.validator = etree.XMLParser(target=_Discard(), **PARSER_OPTIONS)
         self.pos = 0            # customers before the current chunk
         self.lines = 0          # line breaks before the current chunk
         self.level = 0          # depth at the start of the current chunk (root = level 0)
@@ -163,7 +147,6 @@ class _Scanner:
 
     # --- driving ---------------------------------------------------------------------------
     def run(self, stream):
-        from .parse import RawCustomers
         head = b""
         while b">" not in head and len(head) < 4096:   # the XML declaration (or the first tag) is whole
             more = stream.read(CHUNK)
@@ -182,15 +165,10 @@ class _Scanner:
         self.validator.close()
         if self.first or self.level != 0:
             raise NotSimple("no root element")
-        tables = RawCustomers(*self.tables())
+        tables = raw_tables(self.parts)
         self.parts = ([], [], [])
         pa.default_memory_pool().release_unused()      # the chunks' working memory, back to the system
         return tables
-
-    def tables(self):
-        from .parse import ADDRESS_SCHEMA, CONTACT_SCHEMA, CUSTOMER_SCHEMA
-        return [pa.concat_tables(p) if p else s.empty_table()
-                for p, s in zip(self.parts, (CUSTOMER_SCHEMA, ADDRESS_SCHEMA, CONTACT_SCHEMA))]
 
     # --- one chunk ---------------------------------------------------------------------------
     def segment(self, buf: bytes, final: bool) -> bytes:
@@ -303,7 +281,7 @@ class _Chunk:
         ent[sel] = codes
 
         def lut(name):
-            return np.array([getattr(e, name) for e in entries] + [_UNKNOWN], dtype=np.int64)
+            return np.array([getattr(e, name) for e in entries] + [UNKNOWN], dtype=np.int64)
 
         def ordinal(mask):                         # per token: the index of the latest token in ``mask``
             return np.cumsum(mask) - 1
@@ -327,10 +305,10 @@ class _Chunk:
         t2 = np.flatnonzero(l2 & in_cust)
         code2 = lut("cust")[ent[t2]]
         kind2 = np.zeros(m, np.int8)               # per level-2 token: 1 addresses, 2 contact persons
-        kind2[t2[code2 == _C_ADDR]] = 1
-        kind2[t2[code2 == _C_CONT]] = 2
+        kind2[t2[code2 == ADDRESSES]] = 1
+        kind2[t2[code2 == CONTACTS]] = 2
         has_nodes = np.zeros(ncust, bool)
-        has_nodes[cord[t2[code2 <= _C_ADDR]]] = True
+        has_nodes[cord[t2[(code2 == ADDRESSES) | (code2 == CONTACTS)]]] = True
 
         # level 3: the nodes of the containers; level 4: their fields
         l2_tok = np.flatnonzero(l2)
@@ -365,7 +343,6 @@ class _Chunk:
         types = np.array([e.type for e in entries] + [None], dtype=object)[ent[t3[is_addr3]]]
         addr_cols[0] = pa.array(types, TEXT)          # @type: the attribute, not a child
 
-        from .parse import ADDRESS_SCHEMA, CONTACT_SCHEMA, CUSTOMER_SCHEMA
         nodes = pa.array(has_nodes, mask=~has_nodes, type=pa.bool_())
         s.parts[0].append(pa.Table.from_arrays(
             [pa.array(np.arange(s.pos + 1, s.pos + 1 + ncust, dtype=np.int64)), pa.array(lines, pa.int64()),
@@ -494,11 +471,6 @@ class _Chunk:
         fix = pc.invert(canonical)
         return pc.replace_with_mask(frags, fix, pa.array([_inner_by_lxml(v) for v in frags.filter(fix).to_pylist()],
                                                          TEXT))
-
-
-def _parser_options() -> dict:
-    from .parse import PARSER_OPTIONS
-    return PARSER_OPTIONS
 
 
 def scan_customers(stream, tags: set):
