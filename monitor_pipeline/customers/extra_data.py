@@ -11,7 +11,7 @@ import pandas as pd
 
 from .columns import CUSTOMER_COLUMNS
 from .errors import ExtraDataError
-from .mapping import clean, map_language, parse_bool, parse_datetime, parse_decimal, parse_guid
+from .mapping import TYPED, clean, map_language
 from .warnings import WarningLog
 
 FIELD = "extraCustomerData.csv"
@@ -81,24 +81,12 @@ def merge_extra_data(customers: pd.DataFrame, extra: pd.DataFrame, *, item_filte
     found = at >= 0
     for target, col in columns.items():
         raw = clean(extra[col])
-        if target in ("VatLiable", "HidePrices"):
-            values, bad = parse_bool(raw)
-            what = "boolean"
-        elif target == "Discount":
-            values, bad = parse_decimal(raw)
-            what = "decimal"
-        elif target == "Sysmodified":
-            values, bad = parse_datetime(raw)
-            what = "date"
-        elif target == "CustomerGuid":
-            values, bad = parse_guid(raw)
-            what = "GUID"
-        elif target == "LanguageCode":
-            values, bad = map_language(raw, language_map), pd.Series(False, index=raw.index)
-            what = ""
+        parser, what = TYPED.get(target, (None, ""))
+        if parser is not None:
+            values, bad = parser(raw)
         else:
-            values, bad = raw, pd.Series(False, index=raw.index)
-            what = ""
+            values = map_language(raw, language_map) if target == "LanguageCode" else raw
+            bad = pd.Series(False, index=raw.index)
         if bad.any():
             warnings.add(codes, bad, target, f"{FIELD} {col}: '" + raw.astype("str") + f"' is not a valid {what}; ignored")
         usable = (raw.notna() & ~bad).to_numpy(bool)

@@ -25,10 +25,22 @@ _STR = pd.Series([], dtype="str").dtype
 _GUID = r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}"
 
 
+def clean_array(arr):
+    """Trim; empty -> missing (Arrow strings; the array itself when that changes nothing)."""
+    if arr.null_count == len(arr):
+        return arr
+    col = pc.utf8_trim_whitespace(arr)
+    if pc.all(pc.equal(pc.binary_length(col), pc.binary_length(arr))).as_py() is not False:
+        col = arr
+    empty = pc.equal(col, "")
+    if pc.any(empty).as_py():
+        col = pc.if_else(empty, pa.scalar(None, col.type), col)
+    return col
+
+
 def clean(series: pd.Series) -> pd.Series:
     """Trim; empty -> missing. Result dtype: pandas ``str`` (missing = NaN)."""
-    s = series.astype("str").str.strip()
-    return s.mask(s == "")
+    return series_of(clean_array(arrow_of(series)), series.index)
 
 
 def clean_table(table: pa.Table, columns) -> pd.DataFrame:
@@ -37,14 +49,7 @@ def clean_table(table: pa.Table, columns) -> pd.DataFrame:
     for name in columns:
         i = table.schema.get_field_index(name)
         raw = table.column(i)
-        if raw.null_count == len(raw):
-            continue
-        col = pc.utf8_trim_whitespace(raw)
-        if pc.all(pc.equal(pc.binary_length(col), pc.binary_length(raw))).as_py() is not False:
-            col = raw                    # nothing trimmed: keep the column, not a copy
-        empty = pc.equal(col, "")
-        if pc.any(empty).as_py():
-            col = pc.if_else(empty, pa.scalar(None, col.type), col)
+        col = clean_array(raw)
         if col is not raw:
             table = table.set_column(i, name, col)
     return table.to_pandas(types_mapper={pa.string(): _STR, pa.large_string(): _STR}.get)
@@ -103,6 +108,13 @@ def parse_guid(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     canon = (hexes.str[0:8] + "-" + hexes.str[8:12] + "-" + hexes.str[12:16] + "-" + hexes.str[16:20] + "-"
              + hexes.str[20:32])
     return canon, s.notna() & ~ok
+
+
+# the typed customer columns (SPEC §3), in the order their warnings come: parser, and what an
+# invalid value is not (used by customers.xml and extraCustomerData.csv alike)
+TYPED = {"VatLiable": (parse_bool, "boolean"), "HidePrices": (parse_bool, "boolean"),
+         "Discount": (parse_decimal, "decimal"), "Sysmodified": (parse_datetime, "date"),
+         "CustomerGuid": (parse_guid, "GUID")}
 
 
 def map_language(s: pd.Series, language_map: dict[str, str]) -> pd.Series:

@@ -19,7 +19,7 @@ from .columns import (ADDRESS_COLUMNS, ADDRESS_FIELDS, ADDRESS_PARTS, ADDRESS_PR
                       DASHBOARD_COLUMNS, FLOAT_COLUMNS, REJECTED_COLUMNS)
 from .contacts import build_contacts
 from .extra_data import merge_extra_data, read_extra_data
-from .mapping import arrow_to_objects, clean_table, first_present, map_language, parse_bool, parse_datetime, parse_decimal, parse_guid, to_object
+from .mapping import TYPED, arrow_to_objects, clean_array, clean_table, first_present, map_language, to_object
 from .parse import SplitParts, parse_customers_xml
 from .settings import NormalizeSettings
 from .warnings import WarningLog
@@ -83,9 +83,6 @@ class _Part:
 
 # warning stages, in the order one pass reports them
 _STAGE_DUP, _STAGE_EXTRA, _STAGE_ADDRESSES, _STAGE_CONTACTS, _STAGE_DASHBOARDS = 0, 6, 7, 8, 9
-_TYPED = (("VatLiable", parse_bool, "boolean"), ("HidePrices", parse_bool, "boolean"),
-          ("Discount", parse_decimal, "decimal"), ("Sysmodified", parse_datetime, "date"),
-          ("CustomerGuid", parse_guid, "GUID"))
 
 
 def _map_part(raw, *, language_map: dict[str, str], default_action_price_list_code: str | None,
@@ -131,7 +128,7 @@ def _map_part(raw, *, language_map: dict[str, str], default_action_price_list_co
     cust = pd.DataFrame(index=c.index)
     for col, src in CUSTOMER_SOURCES.items():
         cust[col] = c[src]
-    for stage, (col, parser, what) in enumerate(_TYPED, start=1):
+    for stage, (col, (parser, what)) in enumerate(TYPED.items(), start=1):
         warnings.stage = stage
         values, invalid = parser(cust[col])
         warnings.invalid(codes, cust[col], invalid, col, CUSTOMER_SOURCES[col], what)
@@ -353,9 +350,8 @@ def part_from_payload(payload: dict) -> _Part:
 def kept_codes(customers: pa.Table) -> list:
     """The distinct CustomerCodes of the raw customers that ``_map_part`` keeps (trimmed; not rejected
     for a missing code or name): what the other half of a split file needs to drop its duplicates."""
-    code, name = (pc.utf8_trim_whitespace(customers.column(f)) for f in ("customercode", "customername"))
-    keep = pc.and_(pc.greater(pc.utf8_length(code), 0), pc.greater(pc.utf8_length(name), 0)).fill_null(False)
-    return pc.unique(code.filter(keep)).to_pylist() if len(code) else []
+    code, name = (clean_array(customers.column(f)) for f in ("customercode", "customername"))
+    return pc.unique(code.filter(pc.and_(pc.is_valid(code), pc.is_valid(name)))).to_pylist()
 
 
 def map_half(raw, options: dict, drop_codes=None) -> _Part:
