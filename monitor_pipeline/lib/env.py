@@ -45,32 +45,28 @@ def env_bool(name: str, default: bool, environ: Mapping[str, str] | None = None)
     raise ConfigError(f"{name}={value!r} is not a boolean (use true/false, 1/0, yes/no)")
 
 
-def env_int(name: str, default: int, environ: Mapping[str, str] | None = None, *, low: int | None = None,
-            high: int | None = None) -> int:
+def _number(name: str, default, environ, parse, what: str, low, high):
+    """``parse`` of the variable (``default`` when unset), within ``low``..``high`` when given."""
     value = _raw(name, environ)
     if value is None:
         return default
     try:
-        number = int(value)
+        number = parse(value)
     except ValueError:
-        raise ConfigError(f"{name}={value!r} is not a whole number") from None
+        raise ConfigError(f"{name}={value!r} is not {what}") from None
     if (low is not None and number < low) or (high is not None and number > high):
         raise ConfigError(f"{name}={number} is out of range ({low}–{high})")
     return number
+
+
+def env_int(name: str, default: int, environ: Mapping[str, str] | None = None, *, low: int | None = None,
+            high: int | None = None) -> int:
+    return _number(name, default, environ, int, "a whole number", low, high)
 
 
 def env_float(name: str, default: float, environ: Mapping[str, str] | None = None, *, low: float | None = None,
               high: float | None = None) -> float:
-    value = _raw(name, environ)
-    if value is None:
-        return default
-    try:
-        number = float(value)
-    except ValueError:
-        raise ConfigError(f"{name}={value!r} is not a number") from None
-    if (low is not None and number < low) or (high is not None and number > high):
-        raise ConfigError(f"{name}={number} is out of range ({low}–{high})")
-    return number
+    return _number(name, default, environ, float, "a number", low, high)
 
 
 def env_json_object(name: str, environ: Mapping[str, str] | None = None) -> dict:
