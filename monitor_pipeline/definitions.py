@@ -23,15 +23,17 @@ def build_defs() -> dg.Definitions:
     tenants = load_tenants(path) if path else None
     partitions = dg.StaticPartitionsDefinition(list(tenants)) if tenants else None
     schedule = build_customer_sync_schedule(tenants)
+    resources = build_resources()
     return dg.Definitions(
         assets=build_customer_sync_assets(partitions),
-        jobs=[build_customer_sync_job(partitions, tenants), export_new_customer_job],
+        jobs=[build_customer_sync_job(partitions, tenants, app4sales_url=resources["app4sales"].url),
+              export_new_customer_job],
         sensors=[
             build_customers_xml_sensor(tenants, minimum_interval_seconds=env_int("MONITOR_FILE_SENSOR_SECONDS", 60, low=1)),
             new_customer_sensor_from_env(tenants=tenants),
         ],
         schedules=[schedule] if schedule else [],
-        resources=build_resources(),
+        resources=resources,
     )
 
 

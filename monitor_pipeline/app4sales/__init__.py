@@ -6,6 +6,7 @@ from monitor_pipeline.app4sales.errors import (
     App4SalesConflictError,
     App4SalesError,
     App4SalesNotFoundError,
+    App4SalesProtocolError,
     App4SalesTransientError,
     BatchRejectedError,
 )
@@ -17,5 +18,6 @@ __all__ = [
     "App4SalesNotFoundError",
     "App4SalesConflictError",
     "BatchRejectedError",
+    "App4SalesProtocolError",
     "App4SalesTransientError",
 ]

@@ -7,6 +7,15 @@ by CustomerCode (resending a batch that was stored but whose answer was lost jus
 same customers), deactivation, dashboard PUTs and result posts overwrite. A script run repeated
 after a lost answer runs the script again, which App4Sales' update scripts tolerate.
 
+Bounded waits (SPEC §5): ``connect_timeout`` bounds each connect, ``read_timeout`` each socket read,
+and ``answer_timeout`` the whole of one attempt, from connecting to the last byte of the answer
+(:mod:`monitor_pipeline.app4sales.deadline`): a server that trickles its answer is a timeout, retried,
+then an :class:`App4SalesTransientError` — never a call that hangs for as long as the server likes.
+
+Answers are checked against the contract's shape before anything is taken from them: an answer that
+is not the contract's shape raises :class:`App4SalesProtocolError` naming the call (never retried, never
+"success"). Which customers a batch answer confirms is the sync's business (``sync._confirmed``).
+
 Credentials travel only in the Authorization header (never in the URL), so request exceptions
 quoted in error messages carry none; messages are redacted anyway.
 """
@@ -23,16 +32,17 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from monitor_pipeline.app4sales.errors import (
     App4SalesAuthError,
     App4SalesConflictError,
     App4SalesError,
     App4SalesNotFoundError,
+    App4SalesProtocolError,
     App4SalesTransientError,
     BatchRejectedError,
 )
+from monitor_pipeline.app4sales.deadline import DeadlineAdapter, deadline
 from monitor_pipeline.errors import ConfigError
 from monitor_pipeline.lib.env import env_required
 from monitor_pipeline.lib.redact import redact
@@ -67,6 +77,23 @@ def parse_base_url(url: str) -> tuple[str, str]:
     return (base if base.endswith("/") else base + "/"), segments[segments.index("api") - 1]
 
 
+def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _excerpt(value: Any, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _shape_error(body: Any, name: str, kind: type | tuple[type, ...]) -> str:
+    wanted = " or ".join(k.__name__ for k in _as_tuple(kind))
+    if not isinstance(body, dict):
+        return f"answer is not the contract's shape: expected a JSON object with {name!r}, got {_excerpt(body)}"
+    return (f"answer is not the contract's shape: {name!r} must be a {wanted}, got "
+            f"{_excerpt(body.get(name)) if name in body else 'nothing'}")
+
+
 def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
@@ -82,18 +109,19 @@ def _retry_after(value: str | None) -> float | None:
 
 class App4SalesClient:
     def __init__(self, base_url: str, username: str, password: str, *, connect_timeout: float = 5.0,
-                 read_timeout: float = 60.0, retry: RetryPolicy | None = None,
+                 read_timeout: float = 60.0, answer_timeout: float | None = 120.0, retry: RetryPolicy | None = None,
                  session: requests.Session | None = None, logger: logging.Logger | None = None):
         self.base_url, self.administration = parse_base_url(base_url)
         self._username, self._password = username, password
         self._secrets = (password, base64.b64encode(f"{username}:{password}".encode()).decode())
         self.timeout = (connect_timeout, read_timeout)
+        self.answer_timeout = answer_timeout
         self.retry = retry or RetryPolicy()
         self.log = logger or logging.getLogger(__name__)
         self._own_session = session is None
         self.session = session or requests.Session()
         if self._own_session:
-            adapter = HTTPAdapter(pool_connections=2, pool_maxsize=POOL_SIZE, max_retries=0)
+            adapter = DeadlineAdapter(pool_connections=2, pool_maxsize=POOL_SIZE, max_retries=0)
             self.session.mount("http://", adapter)
             self.session.mount("https://", adapter)
         self._count_lock = threading.Lock()
@@ -119,13 +147,20 @@ class App4SalesClient:
         """One attempt; raises ``_Retryable`` for what may be retried, returns any other answer."""
         with self._count_lock:
             self.request_count += 1
-        try:
-            response = self.session.request(method, self.base_url + path, auth=(self._username, self._password),
-                                            timeout=self.timeout, allow_redirects=False, **kw)
-        except requests.exceptions.SSLError:
-            raise  # a certificate problem does not heal by retrying
-        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-            raise _Retryable(None, f"{type(exc).__name__}: {self._redact(str(exc))}") from None
+        with deadline(self.answer_timeout) as bound:
+            try:
+                response = self.session.request(method, self.base_url + path, auth=(self._username, self._password),
+                                                timeout=self.timeout, allow_redirects=False, **kw)
+            except (requests.RequestException, OSError) as exc:
+                if bound is not None and bound.expired:
+                    raise _Retryable(None, f"no complete answer within {self.answer_timeout:g} s "
+                                           "(APP4SALES_ANSWER_TIMEOUT)") from None
+                if isinstance(exc, requests.exceptions.SSLError):
+                    raise  # a certificate problem does not heal by retrying
+                if isinstance(exc, (requests.ConnectionError, requests.Timeout,
+                                    requests.exceptions.ChunkedEncodingError)):
+                    raise _Retryable(None, f"{type(exc).__name__}: {self._redact(str(exc))}") from None
+                raise
         if response.status_code == 429 or response.status_code >= 500:
             raise _Retryable(response.status_code, self._error_text(response),
                              _retry_after(response.headers.get("Retry-After")))
@@ -178,18 +213,32 @@ class App4SalesClient:
         try:
             return response.json()
         except ValueError:
-            raise App4SalesError(call, response.status_code, "answer is not JSON") from None
+            raise App4SalesProtocolError(call, response.status_code, "answer is not JSON") from None
+
+    def _field(self, response: requests.Response, call: str, name: str, kind: type | tuple[type, ...]) -> Any:
+        """``body[name]`` of a JSON object answer, which must be a ``kind``; else App4SalesProtocolError."""
+        body = self._json(response, call)
+        value = body.get(name) if isinstance(body, dict) else None
+        if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
+            raise App4SalesProtocolError(call, response.status_code, self._redact(_shape_error(body, name, kind)))
+        return value
 
     # --- the contract ----------------------------------------------------------------------
     def list_customers(self) -> list[dict]:
         """The whole customer index (code, GUID, name, enabled), in pages of 1000."""
         items: list[dict] = []
         while True:
-            page = self._json(self._request("GET", "customers", "customers",
-                                            params={"skip": len(items), "take": PAGE_SIZE}), "GET customers")
-            batch = page.get("items") or []
+            response = self._request("GET", "customers", "customers", params={"skip": len(items), "take": PAGE_SIZE})
+            batch = self._field(response, "GET customers", "items", list)
+            total = self._field(response, "GET customers", "total", int)
+            bad = [row for row in batch if not isinstance(row, dict) or not isinstance(row.get("CustomerCode"), str)
+                   or not isinstance(row.get("CustomerEnabled", True), bool)]
+            if bad:
+                raise App4SalesProtocolError("GET customers", response.status_code,
+                                             f"{len(bad)} index rows without a string CustomerCode and a boolean "
+                                             f"CustomerEnabled, e.g. {_excerpt(bad[0])}")
             items.extend(batch)
-            if len(batch) < PAGE_SIZE or len(items) >= int(page.get("total", 0)):
+            if len(batch) < PAGE_SIZE or len(items) >= total:
                 return items
 
     def upsert_customers(self, customers: list[dict]) -> list[dict]:
@@ -199,13 +248,13 @@ class App4SalesClient:
         if not customers:
             return []
         response = self._request("POST", "customers/batch", "customers/batch", json={"customers": customers})
-        return self._json(response, "POST customers/batch").get("results", [])
+        return self._field(response, "POST customers/batch", "results", list)
 
     def deactivate_customers(self, codes: list[str]) -> int:
         if not codes:
             return 0
         response = self._request("POST", "customers/deactivate", "customers/deactivate", json={"codes": list(codes)})
-        return int(self._json(response, "POST customers/deactivate").get("deactivated", 0))
+        return self._field(response, "POST customers/deactivate", "deactivated", int)
 
     def put_dashboard(self, code: str, data: bytes) -> None:
         path = f"customers/{quote(code, safe='')}/dashboard"
@@ -222,15 +271,15 @@ class App4SalesClient:
         return True
 
     def price_lists(self) -> list[dict]:
-        return self._json(self._request("GET", "pricelists", "pricelists"), "GET pricelists").get("items", [])
+        return self._field(self._request("GET", "pricelists", "pricelists"), "GET pricelists", "items", list)
 
     def new_customers(self, after: int, take: int = 100) -> list[dict]:
         response = self._request("GET", "newcustomers", "newcustomers", params={"after": after, "take": take})
-        return self._json(response, "GET newcustomers").get("items", [])
+        return self._field(response, "GET newcustomers", "items", list)
 
     def customer_code(self, guid: str) -> str:
         path = f"customers/{quote(guid, safe='')}/code"
-        return self._json(self._request("GET", path, path), f"GET {path}")["CustomerCode"]
+        return self._field(self._request("GET", path, path), f"GET {path}", "CustomerCode", str)
 
     def post_result(self, guid: str, *, result: str | None = None, error: str | None = None) -> None:
         if (result is None) == (error is None):

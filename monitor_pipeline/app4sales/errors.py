@@ -44,6 +44,11 @@ class BatchRejectedError(App4SalesError):
         return (self.__class__, (self.call, self.status, self._server_message, self.invalid))
 
 
+class App4SalesProtocolError(App4SalesError):
+    """A 2xx answer that is not the contract's shape (not JSON, a missing or mistyped field). Never retried,
+    never taken as success: whatever the call did is unknown, so nothing is recorded for it."""
+
+
 class App4SalesTransientError(App4SalesError):
     """Connection error, timeout, 429 or 5xx that persisted through every retry."""
 

@@ -1,22 +1,55 @@
-"""What the last successful sync sent, per administration (SPEC §5 change detection).
+"""What the last successful sync sent, per administration (SPEC §5 change detection), and the lock
+that makes each administration's upsert one writer at a time (SPEC §5 "one writer per administration").
 
-One SQLite file per administration, ``<state_dir>/<administration>.sqlite``, table ``customer_state``:
-``code`` → ``hash`` (payload hash confirmed by App4Sales), ``dashboard_hash`` (digest of the dashboard
-last PUT successfully), ``synced_at`` (UTC ISO time of the last write). Rows are written only after
-App4Sales confirmed them, so a failed run leaves exactly the unconfirmed customers to resend.
+One SQLite file per administration, ``<state_dir>/<administration>.sqlite``:
+
+- table ``customer_state``: ``code`` → ``hash`` (payload hash App4Sales confirmed), ``guid`` (the
+  CustomerGuid App4Sales answered for it), ``dashboard_hash`` (digest of the dashboard last PUT
+  successfully), ``synced_at`` (UTC ISO time of the last write). Rows are written only after App4Sales
+  confirmed them, so a failed run leaves exactly the unconfirmed customers to resend.
+- table ``sync_lock``: at most one row, the lease of the run that is upserting into the administration.
+  :meth:`SyncState.lock` takes it (waiting up to ``timeout`` seconds, then :class:`StateLockedError`
+  naming the holder), a thread renews it every ``lease / 4`` seconds, and it is given back when the
+  upsert ends. A holder that died (its process killed, its machine gone) stops renewing: after
+  ``lease`` seconds without renewal the lease is free for the next run. Every write of a locked
+  state checks, in the same transaction, that the lease is still this run's (fencing): a run that lost
+  its lease fails with :class:`StateLockLostError` instead of recording over a newer run.
+
+The lease lives in the state database itself, not in a Dagster run tag, so every way of starting a
+sync (the UI, a sensor, a backfill, ``dagster job execute``, a script calling ``run_sync``) obeys it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import secrets
+import socket
 import sqlite3
-from collections.abc import Iterable
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+DEFAULT_LEASE_SECONDS = 60.0
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+class StateLockedError(Exception):
+    """Another run holds the administration's lease and did not give it back within the wait."""
+
+    def __init__(self, path: Path, holder: str, since: str, waited: float):
+        self.holder, self.since, self.waited = holder, since, waited
+        super().__init__(f"another sync holds the lock of this App4Sales administration: {holder} (since {since}); "
+                         f"waited {waited:g} s (MONITOR_SYNC_LOCK_TIMEOUT) — nothing was sent. State: {path}")
+
+
+class StateLockLostError(Exception):
+    """This run's lease was taken over (it was not renewed in time); it must not record anything more."""
 
 
 def state_file_name(administration: str) -> str:
@@ -32,18 +65,114 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def default_owner() -> str:
+    return f"pid {os.getpid()} on {socket.gethostname()}"
+
+
 class SyncState:
     """Per-administration store of confirmed payload and dashboard hashes. Use as a context manager."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(str(self.path), timeout=30)
-        with self._conn:
+        self._conn = self._connect()
+        self._token: str | None = None
+        self._renewer: threading.Thread | None = None
+        self._stop_renewing = threading.Event()
+        with self._transaction():
             self._conn.execute(
                 "CREATE TABLE IF NOT EXISTS customer_state ("
-                " code TEXT PRIMARY KEY, hash TEXT, dashboard_hash TEXT, synced_at TEXT)")
+                " code TEXT PRIMARY KEY, hash TEXT, dashboard_hash TEXT, synced_at TEXT, guid TEXT)")
+            columns = {row[1] for row in self._conn.execute("PRAGMA table_info(customer_state)")}
+            if "guid" not in columns:  # a version 1 state
+                self._conn.execute("ALTER TABLE customer_state ADD COLUMN guid TEXT")
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS sync_lock (id INTEGER PRIMARY KEY CHECK (id = 1), token TEXT NOT NULL,"
+                " owner TEXT NOT NULL, acquired_at TEXT NOT NULL, renewed REAL NOT NULL)")
             self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _connect(self) -> sqlite3.Connection:
+        # autocommit mode: every transaction is an explicit BEGIN IMMEDIATE (_transaction)
+        return sqlite3.connect(str(self.path), timeout=30, isolation_level=None, check_same_thread=False)
+
+    @contextmanager
+    def _transaction(self, conn: sqlite3.Connection | None = None, *, fenced: bool = False) -> Iterator[None]:
+        """One write transaction; ``fenced``: only while this object holds the lease (StateLockLostError)."""
+        conn = conn or self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if fenced and self._token is not None:
+                row = conn.execute("SELECT token, owner FROM sync_lock WHERE id = 1").fetchone()
+                if row is None or row[0] != self._token:
+                    raise StateLockLostError(
+                        f"this run's lock of {self.path.name} was taken over by "
+                        f"{row[1] if row else 'nobody'} (not renewed in time); nothing more is recorded — re-run")
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    # --- the lease -----------------------------------------------------------------------------
+    @contextmanager
+    def lock(self, owner: str | None = None, *, timeout: float = 300.0, lease: float = DEFAULT_LEASE_SECONDS,
+             poll: float = 0.5, on_wait=None) -> Iterator[None]:
+        """Hold the administration's lease for the block; wait at most ``timeout`` s for it.
+
+        ``on_wait(holder, since)`` is called once when the lease is held by someone else.
+        """
+        owner = owner or default_owner()
+        token = secrets.token_hex(16)
+        started = time.monotonic()
+        told = False
+        while True:
+            holder = self._try_acquire(token, owner, lease)
+            if holder is None:
+                break
+            waited = time.monotonic() - started
+            if waited >= timeout:
+                raise StateLockedError(self.path, holder[0], holder[1], round(timeout, 3))
+            if not told and on_wait is not None:
+                on_wait(*holder)
+                told = True
+            time.sleep(min(poll, max(0.0, timeout - waited)))
+        self._token = token
+        self._stop_renewing.clear()
+        self._renewer = threading.Thread(target=self._renew, args=(token, lease), daemon=True,
+                                         name=f"sync-lock-{self.path.stem}")
+        self._renewer.start()
+        try:
+            yield
+        finally:
+            self._stop_renewing.set()
+            self._renewer.join()
+            self._renewer = None
+            self._token = None
+            with self._transaction():
+                self._conn.execute("DELETE FROM sync_lock WHERE id = 1 AND token = ?", (token,))
+
+    def _try_acquire(self, token: str, owner: str, lease: float) -> tuple[str, str] | None:
+        """Take the lease if it is free or expired; else ``(holder, since)``."""
+        with self._transaction():
+            row = self._conn.execute("SELECT owner, acquired_at, renewed FROM sync_lock WHERE id = 1").fetchone()
+            if row is not None and time.time() - row[2] <= lease:
+                return row[0], row[1]
+            self._conn.execute("INSERT OR REPLACE INTO sync_lock (id, token, owner, acquired_at, renewed) "
+                               "VALUES (1, ?, ?, ?, ?)", (token, owner, _now(), time.time()))
+        return None
+
+    def _renew(self, token: str, lease: float) -> None:
+        conn = self._connect()
+        try:
+            while not self._stop_renewing.wait(lease / 4):
+                with self._transaction(conn):
+                    conn.execute("UPDATE sync_lock SET renewed = ? WHERE id = 1 AND token = ?", (time.time(), token))
+        finally:
+            conn.close()
+
+    def lock_holder(self) -> str | None:
+        row = self._conn.execute("SELECT owner FROM sync_lock WHERE id = 1").fetchone()
+        return row[0] if row else None
 
     @classmethod
     def for_administration(cls, state_dir: str | Path, administration: str) -> "SyncState":
@@ -54,21 +183,27 @@ class SyncState:
         rows = self._conn.execute("SELECT code, hash, dashboard_hash FROM customer_state")
         return {code: (h, d) for code, h, d in rows}
 
-    def save_hashes(self, rows: Iterable[tuple[str, str]]) -> int:
-        """Record confirmed payload hashes ``(code, hash)``; keeps each row's dashboard hash."""
+    def save_hashes(self, rows: Iterable[tuple[str, str] | tuple[str, str, str | None]]) -> int:
+        """Record confirmed payload hashes ``(code, hash)`` or ``(code, hash, guid)``; keeps each row's
+        dashboard hash."""
         now = _now()
-        data = [(code, h, now) for code, h in rows]
-        with self._conn:
+        data = [(row[0], row[1], row[2] if len(row) > 2 else None, now) for row in rows]
+        with self._transaction(fenced=True):
             self._conn.executemany(
-                "INSERT INTO customer_state (code, hash, synced_at) VALUES (?, ?, ?) "
-                "ON CONFLICT(code) DO UPDATE SET hash = excluded.hash, synced_at = excluded.synced_at", data)
+                "INSERT INTO customer_state (code, hash, guid, synced_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(code) DO UPDATE SET hash = excluded.hash, guid = coalesce(excluded.guid, guid), "
+                "synced_at = excluded.synced_at", data)
         return len(data)
+
+    def guids(self) -> dict[str, str]:
+        """``{code: CustomerGuid}`` as App4Sales answered them."""
+        return dict(self._conn.execute("SELECT code, guid FROM customer_state WHERE guid IS NOT NULL"))
 
     def save_dashboard_hashes(self, rows: Iterable[tuple[str, str | None]]) -> int:
         """Record the digests of dashboards App4Sales accepted ``(code, dashboard_hash)``."""
         now = _now()
         data = [(code, d, now) for code, d in rows]
-        with self._conn:
+        with self._transaction(fenced=True):
             self._conn.executemany(
                 "INSERT INTO customer_state (code, dashboard_hash, synced_at) VALUES (?, ?, ?) "
                 "ON CONFLICT(code) DO UPDATE SET dashboard_hash = excluded.dashboard_hash, "
@@ -76,7 +211,7 @@ class SyncState:
         return len(data)
 
     def clear(self) -> None:
-        with self._conn:
+        with self._transaction(fenced=True):
             self._conn.execute("DELETE FROM customer_state")
 
     def close(self) -> None:

@@ -4,6 +4,10 @@ SPEC §5. Pure Python (no Dagster); the asset calls :func:`run_sync` with the no
 
 Run order (:func:`run_sync`):
 
+0. The administration's lock (:meth:`SyncState.lock`, SPEC §5 "one writer per administration") is taken
+   before anything is read, and held until the run ends: a second run waits up to ``lock_timeout``
+   seconds, then fails with :class:`SyncLockedError` naming the holder, having sent nothing. So the index,
+   the state and the plan of a run are never those of another run half-way.
 1. ``client.list_customers()`` once (the index: code, GUID, enabled); ``client.price_lists()`` only
    with price deduplication on.
 2. :func:`plan_sync`: payloads, resolved GUIDs, deduplicated price lists, hashes; a customer is sent
@@ -13,13 +17,22 @@ Run order (:func:`run_sync`):
 3. Deactivation guard (:func:`check_deactivation`) BEFORE anything is sent: with
    ``deactivate_missing``, when more than ``deactivate_max_fraction`` of the active App4Sales customers
    are absent from the file, :class:`DeactivationRefusedError` — no script, no batch, no deactivation.
+   "Absent" means the code is nowhere in customers.xml: a customer normalization rejected (say, for an
+   empty name) is present (``present_codes``) and is never deactivated; numerator and denominator
+   count active App4Sales customers only.
 4. ``BeforeUpdateCustomers``, batches of ``batch_size``, then ``deactivate_customers``, then
    ``UpdateCustomers``. **Scripts run only when the run writes customers** — at least one customer to
    send or one to deactivate. A run with nothing to do (or only dashboards to resend) runs no script:
    the scripts bracket customer updates, and an idle scheduled run must not trigger App4Sales-side work.
    A script the administration does not have (``run_script`` → False) is logged and skipped.
-5. After each batch App4Sales accepted, the batch's hashes go to the state, then its customers'
-   changed dashboards are PUT and their digests stored. Dashboards that still need sending for
+5. **Confirmed means named in the answer** (:func:`confirmed_results`): after each batch, only the
+   customers whose CustomerCode the answer's ``results`` lists with status created, updated or
+   reactivated have their hash (and the GUID App4Sales answered) recorded; then their changed
+   dashboards are PUT and their digests stored. A customer the answer does not name, names with another
+   status, or names in a malformed entry is *unconfirmed*: nothing recorded, reported in
+   ``SyncResult.unconfirmed``, sent again by the next run. Entries naming codes that were not sent are
+   logged and ignored. An answer that is not the contract's shape at all stops the run
+   (``App4SalesProtocolError`` from the client). Dashboards that still need sending for
    customers not sent this run (e.g. a previous run stopped between batch and dashboard) go after the
    last batch.
 
@@ -34,7 +47,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,12 +65,12 @@ from monitor_pipeline.app4sales.payload import (
     resolve_guid,
     resolve_guid_column,
 )
-from monitor_pipeline.app4sales.state import SyncState
+from monitor_pipeline.app4sales.state import StateLockedError, StateLockLostError, SyncState
 from monitor_pipeline.app4sales.sync_settings import SyncSettings
 
 __all__ = [
     "BEFORE_SCRIPT", "AFTER_SCRIPT", "SyncSettings", "SyncState", "SyncPlan", "SyncResult", "SyncError",
-    "DeactivationRefusedError", "SyncInterruptedError", "build_payloads", "payload_hash", "resolve_guid",
+    "DeactivationRefusedError", "SyncInterruptedError", "SyncLockedError", "confirmed_results", "build_payloads", "payload_hash", "resolve_guid",
     "generated_guid", "plan_sync", "check_deactivation", "run_sync",
 ]
 
@@ -81,6 +94,10 @@ class DeactivationRefusedError(SyncError):
             f"refusing to deactivate {would_deactivate} of {active} active App4Sales customers "
             f"({self.fraction:.1%}) absent from customers.xml: more than MONITOR_DEACTIVATE_MAX_FRACTION="
             f"{max_fraction:g} ({max_fraction:.1%}); nothing was sent or deactivated. Is the export truncated?")
+
+
+class SyncLockedError(SyncError):
+    """Another run holds the administration's lock and did not give it back within ``lock_timeout``."""
 
 
 class SyncInterruptedError(SyncError):
@@ -124,7 +141,8 @@ class SyncResult:
     unchanged: int = 0
     deactivated: int = 0
     failed: int = 0
-    failures: list[dict] = field(default_factory=list)  # {"CustomerCode", "message"}
+    failures: list[dict] = field(default_factory=list)  # {"CustomerCode", "message"}: rejected by App4Sales
+    unconfirmed: list[dict] = field(default_factory=list)  # {"CustomerCode", "message"}: answer did not confirm
     dashboards_sent: int = 0
     batches: int = 0
     requests: int = 0
@@ -146,7 +164,8 @@ def _dashboards_by_code(dashboards: pd.DataFrame | None) -> dict[str, bytes]:
 
 def plan_sync(customers: pd.DataFrame, addresses: pd.DataFrame | None, contacts: pd.DataFrame | None,
               dashboards: pd.DataFrame | None, *, index: list[dict], price_lists: list[dict] | None,
-              state: SyncState, administration: str, settings: SyncSettings) -> SyncPlan:
+              state: SyncState, administration: str, settings: SyncSettings,
+              present_codes: Iterable[str] = ()) -> SyncPlan:
     """Decide what to send; touches nothing remote and writes no state. See the module docstring.
 
     Columnar: payload dicts are built only for the customers to send, hashes straight from the rows.
@@ -155,11 +174,11 @@ def plan_sync(customers: pd.DataFrame, addresses: pd.DataFrame | None, contacts:
     """
     with gc_paused():
         return _plan(customers, addresses, contacts, dashboards, index=index, price_lists=price_lists,
-                     state=state, administration=administration, settings=settings)
+                     state=state, administration=administration, settings=settings, present_codes=present_codes)
 
 
 def _plan(customers, addresses, contacts, dashboards, *, index, price_lists, state, administration,
-          settings) -> SyncPlan:
+          settings, present_codes) -> SyncPlan:
     table = CustomerTable(customers, addresses, contacts)
     codes = table.codes
     if len(set(codes)) != len(codes):  # normalization dedups already; keep the last occurrence anyway
@@ -206,7 +225,8 @@ def _plan(customers, addresses, contacts, dashboards, *, index, price_lists, sta
 
     hashes = dict(zip(codes, hash_list))
     active = [c for c, r in index_by_code.items() if r.get("CustomerEnabled") is not False]
-    to_deactivate = sorted(c for c in active if c not in hashes) if settings.deactivate_missing else []
+    present = set(hashes).union(present_codes)  # rejected by normalization is still present in the file
+    to_deactivate = sorted(c for c in active if c not in present) if settings.deactivate_missing else []
     return SyncPlan(administration=administration, total=len(codes), to_send=to_send, reasons=reasons,
                     unchanged=unchanged, to_deactivate=to_deactivate, active_count=len(active),
                     unknown_price_lists=unknown, dashboards=boards_to_send, hashes=hashes,
@@ -229,13 +249,41 @@ def _rejection_messages(exc: BaseException, codes: set[str]) -> dict[str, str]:
     return messages
 
 
-def _upsert(client, batch: list[dict], failures: list[dict], log: logging.Logger) -> tuple[list[str], list[dict]]:
-    """Upsert a batch, splitting out customers App4Sales rejects. Returns (confirmed codes, results)."""
+CONFIRMING = ("created", "updated", "reactivated")
+
+
+def confirmed_results(results: list, sent: set[str]) -> tuple[dict[str, dict], list[str]]:
+    """What a batch answer confirms: ``({code: result row}, problems)``.
+
+    A sent customer is confirmed only by an entry ``{"CustomerCode": <its code>, "status": created |
+    updated | reactivated}`` (with a ``CustomerGuid`` string or none). ``problems`` describes every entry
+    that confirms nothing: not an object, a code that was not sent, another status, a GUID that is not a
+    string.
+    """
+    confirmed: dict[str, dict] = {}
+    problems: list[str] = []
+    for row in results:
+        code = row.get("CustomerCode") if isinstance(row, dict) else None
+        if not isinstance(code, str):
+            problems.append(f"an entry without a CustomerCode: {str(row)[:80]}")
+        elif code not in sent:
+            problems.append(f"{code}: named in the answer but not sent in this batch")
+        elif row.get("status") not in CONFIRMING:
+            problems.append(f"{code}: status {row.get('status')!r} is not created/updated/reactivated")
+        elif not isinstance(row.get("CustomerGuid", ""), (str, type(None))):
+            problems.append(f"{code}: CustomerGuid {row.get('CustomerGuid')!r} is not a string")
+        else:
+            confirmed.setdefault(code, row)
+    return confirmed, problems
+
+
+def _upsert(client, batch: list[dict], result: SyncResult, log: logging.Logger) -> dict[str, dict]:
+    """Upsert a batch, splitting out customers App4Sales rejects; ``{code: result row}`` of those the
+    answers confirmed. Rejected customers go to ``result.failures``, unconfirmed ones to ``result.unconfirmed``."""
     pending = batch
     while pending:
         try:
             results = client.upsert_customers(pending)
-            return [p["CustomerCode"] for p in pending], list(results or [])
         except BatchRejectedError as exc:
             messages = _rejection_messages(exc, {p["CustomerCode"] for p in pending})
             if not messages:
@@ -244,17 +292,27 @@ def _upsert(client, batch: list[dict], failures: list[dict], log: logging.Logger
                 else:  # the rejection names nobody we sent: isolate the culprits one by one
                     log.warning("App4Sales rejected a batch of %d without naming a customer of it (%s); "
                                 "sending its customers one by one", len(pending), exc)
-                    codes, results = [], []
+                    confirmed: dict[str, dict] = {}
                     for p in pending:
-                        one_codes, one_results = _upsert(client, [p], failures, log)
-                        codes += one_codes
-                        results += one_results
-                    return codes, results
+                        confirmed.update(_upsert(client, [p], result, log))
+                    return confirmed
             for code, message in messages.items():
                 log.warning("App4Sales rejected customer %s: %s", code, message)
-                failures.append({"CustomerCode": code, "message": message})
+                result.failures.append({"CustomerCode": code, "message": message})
             pending = [p for p in pending if p["CustomerCode"] not in messages]
-    return [], []
+            continue
+        sent = [p["CustomerCode"] for p in pending]
+        confirmed, problems = confirmed_results(results, set(sent))
+        missing = [code for code in sent if code not in confirmed]
+        if problems or missing:
+            log.warning("App4Sales answered a batch of %d confirming %d: %s%s", len(sent), len(confirmed),
+                        "; ".join(problems[:5]) or "no entry for the others",
+                        f" (+{len(problems) - 5} more)" if len(problems) > 5 else "")
+        for code in missing:
+            result.unconfirmed.append({"CustomerCode": code, "message": "the batch answer did not confirm it "
+                                                                       "(not recorded; sent again next run)"})
+        return confirmed
+    return {}
 
 
 def _run_script(client, name: str, result: SyncResult, log: logging.Logger) -> None:
@@ -268,13 +326,17 @@ def _run_script(client, name: str, result: SyncResult, log: logging.Logger) -> N
 
 def run_sync(client, customers: pd.DataFrame, addresses: pd.DataFrame | None, contacts: pd.DataFrame | None,
              dashboards: pd.DataFrame | None, *, state_dir: str | Path, settings: SyncSettings,
+             present_codes: Iterable[str] = (), owner: str | None = None, lock_timeout: float = 300.0,
              on_progress: ProgressCallback | None = None, log: logging.Logger | None = None) -> SyncResult:
     """Sync the frames into ``client``'s administration (see the module docstring for the order).
 
+    ``present_codes``: codes in customers.xml that are not in the frames (customers normalization
+    rejected); they are never deactivated. ``owner`` names this run in the lock (e.g. the Dagster run
+    id); ``lock_timeout`` bounds the wait for a run holding the administration's lock.
     ``on_progress(batch_no, batches_total, sent_so_far, total_to_send)`` is called after every batch;
     ``sent_so_far`` counts the customers of the finished batches, rejected ones included.
-    Raises :class:`DeactivationRefusedError` (nothing sent) or :class:`SyncInterruptedError` (confirmed
-    batches kept in the state; ``.result`` holds the counts so far).
+    Raises :class:`SyncLockedError` or :class:`DeactivationRefusedError` (nothing sent), or
+    :class:`SyncInterruptedError` (confirmed customers kept in the state; ``.result`` holds the counts so far).
     """
     log = log or logging.getLogger(__name__)
     started = time.monotonic()
@@ -288,62 +350,80 @@ def run_sync(client, customers: pd.DataFrame, addresses: pd.DataFrame | None, co
         result.duration_s = time.monotonic() - started
         return result
 
+    def waiting(holder: str, since: str) -> None:
+        log.warning("App4Sales administration %s is being synced by %s (since %s); waiting up to %g s for it",
+                    administration, holder, since, lock_timeout)
+
+    with SyncState.for_administration(state_dir, administration) as state:
+        try:
+            with state.lock(owner, timeout=lock_timeout, on_wait=waiting):
+                _locked_sync(client, customers, addresses, contacts, dashboards, state=state, settings=settings,
+                             present_codes=present_codes, result=result, finish=finish, on_progress=on_progress,
+                             log=log)
+        except StateLockedError as exc:  # raised only while waiting for the lock: nothing was sent
+            raise SyncLockedError(f"App4Sales administration {administration}: {exc}") from None
+        except StateLockLostError as exc:
+            finish()
+            raise SyncInterruptedError(f"App4Sales sync of {administration} stopped: {exc}", result) from None
+    return finish()
+
+
+def _locked_sync(client, customers, addresses, contacts, dashboards, *, state: SyncState, settings: SyncSettings,
+                 present_codes: Iterable[str], result: SyncResult, finish: Callable[[], SyncResult],
+                 on_progress: ProgressCallback | None, log: logging.Logger) -> None:
+    administration = client.administration
     index = client.list_customers()
     price_lists = client.price_lists() if settings.enable_price_deduplication else None
-    confirmed = 0
-    with SyncState.for_administration(state_dir, administration) as state:
-        plan = plan_sync(customers, addresses, contacts, dashboards, index=index, price_lists=price_lists,
-                         state=state, administration=administration, settings=settings)
-        result.unchanged = plan.unchanged
-        result.unknown_price_lists = plan.unknown_price_lists
-        for code, count in plan.unknown_price_lists:
-            log.warning("price list %r (used by %d customers) is unknown to App4Sales", code, count)
-        log.info("plan for %s: %d customers, %d to send %s, %d unchanged, %d to deactivate, %d dashboards",
-                 administration, plan.total, len(plan.to_send), plan.reason_counts(), plan.unchanged,
-                 len(plan.to_deactivate), len(plan.dashboards))
-        check_deactivation(plan, settings)
+    plan = plan_sync(customers, addresses, contacts, dashboards, index=index, price_lists=price_lists,
+                     state=state, administration=administration, settings=settings, present_codes=present_codes)
+    result.unchanged = plan.unchanged
+    result.unknown_price_lists = plan.unknown_price_lists
+    for code, count in plan.unknown_price_lists:
+        log.warning("price list %r (used by %d customers) is unknown to App4Sales", code, count)
+    log.info("plan for %s: %d customers, %d to send %s, %d unchanged, %d to deactivate, %d dashboards",
+             administration, plan.total, len(plan.to_send), plan.reason_counts(), plan.unchanged,
+             len(plan.to_deactivate), len(plan.dashboards))
+    check_deactivation(plan, settings)
 
-        size = settings.batch_size
-        batches = [plan.to_send[i:i + size] for i in range(0, len(plan.to_send), size)]
-        writes = bool(plan.to_send or plan.to_deactivate)
-        stage = "running script " + BEFORE_SCRIPT
-        try:
-            if writes:
-                _run_script(client, BEFORE_SCRIPT, result, log)
-            sent = confirmed = 0
-            for number, batch in enumerate(batches, start=1):
-                stage = f"sending batch {number} of {len(batches)}"
-                codes, results = _upsert(client, batch, result.failures, log)
-                state.save_hashes((code, plan.hashes[code]) for code in codes)
-                confirmed += len(codes)
-                for row in results:
-                    status = row.get("status")
-                    if status in ("created", "updated", "reactivated"):
-                        setattr(result, status, getattr(result, status) + 1)
-                result.batches += 1
-                sent += len(batch)
-                stage = f"sending the dashboards of batch {number} of {len(batches)}"
-                _send_dashboards(client, [c for c in codes if c in plan.dashboards], plan, state, result)
-                log.info("batch %d/%d: %d customers sent (%d/%d)", number, len(batches), len(batch), sent,
-                         len(plan.to_send))
-                if on_progress is not None:
-                    on_progress(number, len(batches), sent, len(plan.to_send))
-            stage = "sending dashboards"
-            _send_dashboards(client, [c for c in plan.dashboards if c not in plan.reasons], plan, state, result)
-            if plan.to_deactivate:
-                stage = f"deactivating {len(plan.to_deactivate)} customers"
-                result.deactivated = client.deactivate_customers(plan.to_deactivate)
-                log.info("deactivated %d customers absent from the file", result.deactivated)
-            if writes:
-                stage = "running script " + AFTER_SCRIPT
-                _run_script(client, AFTER_SCRIPT, result, log)
-        except App4SalesError as exc:  # App4SalesTransientError included
-            finish()
-            remaining = len(plan.to_send) - confirmed - len(result.failures)
-            raise SyncInterruptedError(
-                f"App4Sales sync of {administration} stopped while {stage}: {exc}. {confirmed} customers "
-                f"confirmed and recorded; re-run to send the remaining {remaining}.", result) from exc
-    return finish()
+    size = settings.batch_size
+    batches = [plan.to_send[i:i + size] for i in range(0, len(plan.to_send), size)]
+    writes = bool(plan.to_send or plan.to_deactivate)
+    stage = "running script " + BEFORE_SCRIPT
+    confirmed_total = 0
+    try:
+        if writes:
+            _run_script(client, BEFORE_SCRIPT, result, log)
+        sent = 0
+        for number, batch in enumerate(batches, start=1):
+            stage = f"sending batch {number} of {len(batches)}"
+            confirmed = _upsert(client, batch, result, log)
+            state.save_hashes((code, plan.hashes[code], row.get("CustomerGuid")) for code, row in confirmed.items())
+            confirmed_total += len(confirmed)
+            for row in confirmed.values():
+                setattr(result, row["status"], getattr(result, row["status"]) + 1)
+            result.batches += 1
+            sent += len(batch)
+            stage = f"sending the dashboards of batch {number} of {len(batches)}"
+            _send_dashboards(client, [c for c in confirmed if c in plan.dashboards], plan, state, result)
+            log.info("batch %d/%d: %d customers sent (%d/%d)", number, len(batches), len(batch), sent,
+                     len(plan.to_send))
+            if on_progress is not None:
+                on_progress(number, len(batches), sent, len(plan.to_send))
+        stage = "sending dashboards"
+        _send_dashboards(client, [c for c in plan.dashboards if c not in plan.reasons], plan, state, result)
+        if plan.to_deactivate:
+            stage = f"deactivating {len(plan.to_deactivate)} customers"
+            result.deactivated = client.deactivate_customers(plan.to_deactivate)
+            log.info("deactivated %d customers absent from the file", result.deactivated)
+        if writes:
+            stage = "running script " + AFTER_SCRIPT
+            _run_script(client, AFTER_SCRIPT, result, log)
+    except App4SalesError as exc:  # App4SalesTransientError and App4SalesProtocolError included
+        finish()
+        remaining = len(plan.to_send) - confirmed_total - len(result.failures)
+        raise SyncInterruptedError(
+            f"App4Sales sync of {administration} stopped while {stage}: {exc}. {confirmed_total} customers "
+            f"confirmed and recorded; re-run to send the remaining {remaining}.", result) from exc
 
 
 def _send_dashboards(client, codes: list[str], plan: SyncPlan, state: SyncState, result: SyncResult) -> None:

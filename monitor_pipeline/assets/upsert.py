@@ -1,4 +1,11 @@
-"""Asset ``customer_upsert_batches``: the frames upserted into App4Sales (SPEC §5)."""
+"""Asset ``customer_upsert_batches``: the frames upserted into App4Sales (SPEC §5).
+
+The materialization says what App4Sales confirmed, customer by customer (``sync.confirmed_results``):
+``created``/``updated``/``reactivated`` count confirmed customers only; ``failed`` are the ones App4Sales
+rejected, ``unconfirmed`` the ones its answer did not confirm. Both are left out of the state, so the
+next run sends them again, and either makes the ``no_failed_customers`` check fail, naming them.
+The upsert holds the administration's lock (``MONITOR_SYNC_LOCK_TIMEOUT``) for its whole length.
+"""
 
 from datetime import timedelta
 
@@ -6,6 +13,7 @@ import dagster as dg
 import pandas as pd
 
 from monitor_pipeline.app4sales.errors import App4SalesError
+from monitor_pipeline.app4sales.state import default_owner
 from monitor_pipeline.app4sales.sync import SyncError, SyncSettings, run_sync
 from monitor_pipeline.resources.app4sales import App4SalesApi
 from monitor_pipeline.resources.connector_settings import ConnectorSettings
@@ -31,7 +39,8 @@ def build_customer_upsert_batches(partitions_def: dg.PartitionsDefinition | None
         description="Customers upserted into App4Sales in batches of MONITOR_BATCH_SIZE: only new, changed or "
                     "inactive ones (reactivated), scripts BeforeUpdateCustomers/UpdateCustomers around them.",
         check_specs=[dg.AssetCheckSpec("no_failed_customers", asset="customer_upsert_batches",
-                                       description="Every customer to send was accepted by App4Sales.")],
+                                       description="Every customer sent was confirmed by App4Sales' answer "
+                                                   "(none rejected, none left unconfirmed).")],
     )
     def customer_upsert_batches(context: dg.AssetExecutionContext, config: UpsertConfig, customers: pd.DataFrame,
                                 customer_addresses: pd.DataFrame, customer_contacts: pd.DataFrame,
@@ -46,7 +55,8 @@ def build_customer_upsert_batches(partitions_def: dg.PartitionsDefinition | None
 
 
 def upsert_customers(context: dg.AssetExecutionContext, config: UpsertConfig, frames: tuple[pd.DataFrame, ...],
-                     app4sales: App4SalesApi, connector_settings: ConnectorSettings) -> dg.MaterializeResult:
+                     app4sales: App4SalesApi, connector_settings: ConnectorSettings,
+                     present_codes: list[str] = ()) -> dg.MaterializeResult:
     customers, customer_addresses, customer_contacts, customer_dashboards = frames
     settings = SyncSettings(
         batch_size=connector_settings.batch_size,
@@ -61,20 +71,30 @@ def upsert_customers(context: dg.AssetExecutionContext, config: UpsertConfig, fr
             context.log.info(f"Syncing {len(customers):,} customers into App4Sales administration "
                              f"'{client.administration}'{' (full refresh)' if config.full_refresh else ''}")
             result = run_sync(client, customers, customer_addresses, customer_contacts, customer_dashboards,
-                              state_dir=connector_settings.state_dir, settings=settings, log=context.log)
+                              state_dir=connector_settings.state_dir, settings=settings, present_codes=present_codes,
+                              owner=f"Dagster run {context.run.run_id} ({default_owner()})",
+                              lock_timeout=connector_settings.sync_lock_timeout, log=context.log)
     except (SyncError, App4SalesError) as exc:
         raise dg.Failure(description=str(exc), allow_retries=getattr(exc, "transient", False)) from None
 
     for failure in result.failures[:50]:
         context.log.error(f"{failure['CustomerCode']}: {failure['message']}")
+    if result.unconfirmed:
+        context.log.error(f"{len(result.unconfirmed)} customers were sent but App4Sales' answer did not confirm them; "
+                          f"they are not recorded and the next run sends them again: "
+                          + ", ".join(u["CustomerCode"] for u in result.unconfirmed[:20])
+                          + (" …" if len(result.unconfirmed) > 20 else ""))
     for code, count in result.unknown_price_lists:
         context.log.warning(f"Price list {code!r} is unknown to App4Sales ({count} customers)")
     context.log.info(f"Created {result.created}, updated {result.updated}, reactivated {result.reactivated}, "
-                     f"unchanged {result.unchanged}, deactivated {result.deactivated}, failed {result.failed}")
+                     f"unchanged {result.unchanged}, deactivated {result.deactivated}, failed {result.failed}, "
+                     f"unconfirmed {len(result.unconfirmed)}")
+    problems = result.failures + result.unconfirmed
     return dg.MaterializeResult(
         metadata={
             "created": result.created, "updated": result.updated, "reactivated": result.reactivated,
             "unchanged": result.unchanged, "deactivated": result.deactivated, "failed": result.failed,
+            "unconfirmed": len(result.unconfirmed),
             "sent": result.created + result.updated + result.reactivated,
             "dashboards_sent": result.dashboards_sent, "batches": result.batches, "requests": result.requests,
             "duration_s": dg.MetadataValue.float(round(result.duration_s, 3)),
@@ -84,8 +104,8 @@ def upsert_customers(context: dg.AssetExecutionContext, config: UpsertConfig, fr
             "full_refresh": config.full_refresh,
         },
         check_results=[dg.AssetCheckResult(
-            check_name="no_failed_customers", passed=result.failed == 0,
-            metadata={"failed": result.failed,
-                      "examples": "; ".join(f"{f['CustomerCode']}: {f['message']}" for f in result.failures[:5])},
+            check_name="no_failed_customers", passed=not problems,
+            metadata={"failed": result.failed, "unconfirmed": len(result.unconfirmed),
+                      "examples": "; ".join(f"{f['CustomerCode']}: {f['message']}" for f in problems[:5])[:1000]},
         )],
     )

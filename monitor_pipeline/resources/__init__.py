@@ -74,6 +74,7 @@ def app4sales_from_env() -> App4SalesApi:
     return App4SalesApi(url=url, username=_secret("APP4SALES_USERNAME"), password=_secret("APP4SALES_PASSWORD"),
                         connect_timeout=env_float("APP4SALES_CONNECT_TIMEOUT", 5.0, low=0.1),
                         read_timeout=env_float("APP4SALES_READ_TIMEOUT", 60.0, low=0.1),
+                        answer_timeout=env_float("APP4SALES_ANSWER_TIMEOUT", 120.0, low=0.1),
                         tenants_file=tenants_file())
 
 

@@ -31,6 +31,9 @@ class ConnectorSettings(dg.ConfigurableResource):
     stability_seconds: float = Field(
         default=3.0, ge=0.0, description="wait between the two looks at customers.xml that prove it is not being written")
     state_dir: str = Field(description="where the last successful sync per administration is kept")
+    sync_lock_timeout: float = Field(
+        default=300.0, ge=0.0, description="MONITOR_SYNC_LOCK_TIMEOUT: seconds a sync waits for another run "
+                                           "holding its App4Sales administration before it fails")
     tenants_file: str | None = Field(default=None, description="MONITOR_TENANTS_FILE; per-tenant settings")
 
     def for_tenant(self, tenant: str | None) -> ConnectorSettings:
@@ -44,7 +47,7 @@ class ConnectorSettings(dg.ConfigurableResource):
             **values, language_map_json=json.dumps(language_map),
             customers_folder=entry.monitor.customers_folder, extra_data_folder=entry.monitor.extra_data_folder,
             export_poll_seconds=self.export_poll_seconds, stability_seconds=self.stability_seconds,
-            state_dir=str(PurePosixPath(self.state_dir) / tenant),
+            sync_lock_timeout=self.sync_lock_timeout, state_dir=str(PurePosixPath(self.state_dir) / tenant),
         )
 
     @classmethod
@@ -65,6 +68,7 @@ class ConnectorSettings(dg.ConfigurableResource):
             export_poll_seconds=env.env_int("MONITOR_EXPORT_POLL_SECONDS", 30, environ, low=1),
             stability_seconds=env.env_float("MONITOR_STABILITY_SECONDS", 3.0, environ, low=0.0),
             state_dir=state_dir,
+            sync_lock_timeout=env.env_float("MONITOR_SYNC_LOCK_TIMEOUT", 300.0, environ, low=0.0),
             tenants_file=env.env_str("MONITOR_TENANTS_FILE", None, environ),
         )
 

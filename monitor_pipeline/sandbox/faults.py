@@ -12,6 +12,19 @@ and method (omitted: any). It fires ``times`` times (default 1), then disappears
 - ``skip``: let that many matching requests through untouched before the fault starts firing
   (e.g. ``skip: 1`` fails the second batch of a sync, after the first one was stored).
 
+A counterpart that lies or stalls *after* doing the work (SPEC §5 "confirmed means named in the
+answer", "every wait is bounded") — each of these processes the request first (it commits), then:
+
+- ``results``: answers ``200`` with the ``results`` list rewritten: ``"half"`` keeps the first half of
+  the entries, ``"none"`` none, ``"foreign"`` names other codes (``X-<code>``), ``"unknown_status"``
+  gives every entry the status ``"queued"``.
+- ``body``: answers ``200`` with this JSON body instead (e.g. ``[]``).
+- ``late``: waits that many seconds before answering (stored, then answered late).
+- ``trickle``: sends the answer at that many bytes per second (headers at once, then the body).
+
+And one that refuses: ``invalid`` (a list of CustomerCodes) answers a customer batch holding any of
+them with the contract's ``400 {"error", "invalid": [{"CustomerCode", "message"}]}``, storing nothing.
+
 Dropping a connection: uvicorn hands the ASGI app ``receive`` as a bound method of its
 per-request cycle object, which holds the asyncio transport; ``transport.abort()`` closes the
 socket at once, so the client sees the connection end with no status line at all (requests
@@ -31,6 +44,8 @@ from dataclasses import dataclass
 
 API_PATH = re.compile(r"^/([^/]+)/api/app4sales/(.*)$")
 ACTIONS = ("drop_before", "drop_after")
+RESULT_REWRITES = ("half", "none", "foreign", "unknown_status")
+_UNSET = object()
 
 
 @dataclass
@@ -43,6 +58,16 @@ class Fault:
     action: str | None = None
     delay: float | None = None
     skip: int = 0
+    results: str | None = None
+    body: object = _UNSET
+    late: float | None = None
+    trickle: float | None = None
+    invalid: list | None = None
+
+    @property
+    def rewrites(self) -> bool:
+        """Processes the request, then answers in its own way."""
+        return self.results is not None or self.body is not _UNSET or bool(self.late) or bool(self.trickle)
 
     @classmethod
     def from_json(cls, body: object) -> Fault:
@@ -54,8 +79,16 @@ class Fault:
         fault = cls(**body)
         if fault.action is not None and fault.action not in ACTIONS:
             raise ValueError(f"action must be one of {ACTIONS}")
-        if fault.status is None and fault.action is None and fault.delay is None:
-            raise ValueError("a fault needs a status, an action or a delay")
+        if fault.results is not None and fault.results not in RESULT_REWRITES:
+            raise ValueError(f"results must be one of {RESULT_REWRITES}")
+        if fault.trickle is not None and not (isinstance(fault.trickle, (int, float)) and fault.trickle > 0):
+            raise ValueError("trickle must be a positive number of bytes per second")
+        if fault.invalid is not None and not (isinstance(fault.invalid, list)
+                                              and all(isinstance(c, str) for c in fault.invalid)):
+            raise ValueError("invalid must be a list of CustomerCodes")
+        if fault.status is None and fault.action is None and fault.delay is None and not fault.rewrites \
+                and fault.invalid is None:
+            raise ValueError("a fault needs a status, an action, a delay, a rewrite or invalid codes")
         if not isinstance(fault.times, int) or fault.times < 1:
             raise ValueError("times must be a positive whole number")
         if not isinstance(fault.skip, int) or fault.skip < 0:
@@ -131,6 +164,10 @@ class FaultMiddleware:
                 pass
             await self.app(scope, receive, swallow)
             return await drop_connection(receive, send)
+        if fault.invalid is not None:
+            return await _refuse_invalid(self.app, scope, receive, send, set(fault.invalid))
+        if fault.rewrites:
+            return await _rewrite(self.app, scope, receive, send, fault)
         if fault.status is not None:
             body = json.dumps({"error": f"sandbox fault: injected {fault.status}"}).encode()
             headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
@@ -140,3 +177,89 @@ class FaultMiddleware:
             await send({"type": "http.response.body", "body": body})
             return
         return await self.app(scope, receive, send)
+
+
+async def _buffered(receive) -> tuple[bytes, object]:
+    """The whole request body, and a ``receive`` that replays it to the app."""
+    chunks, more = [], True
+    while more:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    body = b"".join(chunks)
+    sent = False
+
+    async def replay():
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+    return body, replay
+
+
+async def _send_json(send, status: int, payload: object, *, trickle: float | None = None, receive=None) -> None:
+    body = json.dumps(payload).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    if not trickle:
+        await send({"type": "http.response.body", "body": body})
+        return
+    step = 1.0 / trickle
+    cycle = getattr(receive, "__self__", None)  # uvicorn's request cycle: tells when the client has gone
+    for i in range(len(body)):
+        if getattr(cycle, "disconnected", False):
+            return
+        await send({"type": "http.response.body", "body": body[i:i + 1], "more_body": i + 1 < len(body)})
+        await asyncio.sleep(step)
+
+
+async def _refuse_invalid(app, scope, receive, send, codes: set[str]) -> None:
+    raw, replay = await _buffered(receive)
+    try:
+        sent = [c.get("CustomerCode") for c in json.loads(raw).get("customers", []) if isinstance(c, dict)]
+    except (ValueError, AttributeError):
+        sent = []
+    bad = [code for code in sent if code in codes]
+    if not bad:
+        return await app(scope, replay, send)
+    await _send_json(send, 400, {"error": "sandbox fault: invalid customers",
+                                 "invalid": [{"CustomerCode": c, "message": "sandbox fault: refused"} for c in bad]})
+
+
+async def _rewrite(app, scope, receive, send, fault: Fault) -> None:
+    """Let the app process the request (it commits), then answer as the fault says."""
+    status, payload, done = 500, None, bytearray()
+
+    async def capture(message):
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body":
+            done.extend(message.get("body", b""))
+
+    await app(scope, receive, capture)
+    try:
+        payload = json.loads(bytes(done)) if done else None
+    except ValueError:
+        payload = None
+    if fault.late:
+        await asyncio.sleep(fault.late)
+    if 200 <= status < 300 and fault.body is not _UNSET:
+        status, payload = 200, fault.body
+    elif 200 <= status < 300 and fault.results is not None and isinstance(payload, dict):
+        results = list(payload.get("results") or [])
+        if fault.results == "half":
+            results = results[: len(results) // 2]
+        elif fault.results == "none":
+            results = []
+        elif fault.results == "foreign":
+            results = [{**r, "CustomerCode": f"X-{r.get('CustomerCode')}"} for r in results]
+        else:
+            results = [{**r, "status": "queued"} for r in results]
+        payload = {**payload, "results": results}
+    if status == 204 or payload is None and not done:
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    await _send_json(send, status, payload, trickle=fault.trickle, receive=receive)

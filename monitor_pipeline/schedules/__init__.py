@@ -5,7 +5,7 @@ from collections.abc import Mapping
 import dagster as dg
 
 from monitor_pipeline.errors import ConfigError
-from monitor_pipeline.jobs import host_tags
+from monitor_pipeline.jobs import sync_tags
 from monitor_pipeline.lib.env import env_str
 from monitor_pipeline.tenants import Tenant
 
@@ -34,7 +34,7 @@ def _schedule(cron: str, tenants: Mapping[str, Tenant] | None) -> dg.ScheduleDef
         stamp = context.scheduled_execution_time.isoformat()
         if not tenants:
             return dg.RunRequest(run_key=f"schedule|{stamp}")
-        return [dg.RunRequest(run_key=f"schedule|{name}|{stamp}", partition_key=name, tags=host_tags(tenant))
+        return [dg.RunRequest(run_key=f"schedule|{name}|{stamp}", partition_key=name, tags=sync_tags(tenant))
                 for name, tenant in tenants.items()]
 
     return customer_sync_schedule

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 import dagster as dg
 
-from monitor_pipeline.jobs import host_tags
+from monitor_pipeline.jobs import sync_tags
 from monitor_pipeline.resources.connector_settings import ConnectorSettings
 from monitor_pipeline.resources.file_transport import MonitorFileTransport
 from monitor_pipeline.tenants import Tenant
@@ -76,7 +76,7 @@ def build_customers_xml_sensor(tenants: Mapping[str, Tenant] | None = None, mini
             request, cursor[key], reason = _look(tenant, monitor_ftp, connector_settings, cursor.get(key, {}))
             if request is not None:
                 if tenants:
-                    request = request.with_replaced_attrs(tags={**request.tags, **host_tags(tenants[tenant])})
+                    request = request.with_replaced_attrs(tags={**request.tags, **sync_tags(tenants[tenant])})
                 requests.append(request)
             elif reason:
                 reasons.append(reason)

@@ -43,6 +43,7 @@ def test_one_run_per_tenant_with_host_tags(monkeypatch):
         requests = list(schedule.evaluate_tick(context).run_requests)
     assert [r.partition_key for r in requests] == ["a", "b"]
     assert [r.tags["monitor_pipeline/ftp_host"] for r in requests] == ["ftp.a", "ftp.b"]
+    assert [r.tags["monitor_pipeline/app4sales_administration"] for r in requests] == ["ftp.a:8000/a", "ftp.b:8000/b"]
 
 
 def test_off_and_bad_cron(monkeypatch):

@@ -69,6 +69,7 @@ def test_backfill_over_both_tenants_keeps_each_tenants_data_in_its_own_administr
             tags = instance.get_run_by_id(result.run_id).tags
             assert tags["monitor_pipeline/ftp_host"] == "127.0.0.1"
             assert tags["monitor_pipeline/tenant"] == tenant
+            assert tags["monitor_pipeline/app4sales_administration"] == f"127.0.0.1:{sandbox.port}/{two_tenants[tenant]}"
         materialized = instance.get_materialized_partitions(dg.AssetKey("customer_upsert_batches"))
     north = {c["CustomerCode"] for c in sandbox.client(two_tenants["north"]).list_customers()}
     south = {c["CustomerCode"] for c in sandbox.client(two_tenants["south"]).list_customers()}

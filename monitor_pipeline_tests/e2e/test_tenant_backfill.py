@@ -63,6 +63,8 @@ def test_backfill_over_two_tenants(tmp_path, sandbox):
     tags = [{t["key"]: t["value"] for t in r["tags"]} for r in runs]
     assert sorted(t["dagster/partition"] for t in tags) == ["north", "south"]
     assert all(t["monitor_pipeline/ftp_host"] == "127.0.0.1" for t in tags)
+    assert sorted(t["monitor_pipeline/app4sales_administration"] for t in tags) == sorted(
+        f"127.0.0.1:{sandbox.port}/{admin}" for admin in admins.values())
     north = {c["CustomerCode"] for c in sandbox.client(admins["north"]).list_customers()}
     south = {c["CustomerCode"] for c in sandbox.client(admins["south"]).list_customers()}
     assert north == {f"N{i:03d}" for i in range(30)}
