@@ -43,6 +43,40 @@ def test_first_sync_stores_every_customer_as_the_frames_say(sync):
             (_none(c.FullName), _none(c.Email), bool(c.IsMainContactPerson)) for c in expected_contacts.itertuples()]
 
 
+PINNED = {  # two customers of generate(250, nested, seed=7) as App4Sales must hold them, written out by hand
+    "C0000001": ({"CustomerName": "Jansen AB 1", "VatCode": "NL569925275301", "VatLiable": True, "Discount": 25.9,
+                  "LanguageCode": "en", "UsesPriceField": "PL1", "Sysmodified": "2025-04-03T10:35:00",
+                  "CustomerNote": None, "DeliveryMethod": None,
+                  "DynamicFreeFields": '<field name="segment">B</field><field name="region">Amsterdam</field>'},
+                 [("inv", "Box 48", "Amsterdam", "NL", False), ("del", "Storgatan 57", "Amsterdam", "NL", True),
+                  ("vis", "Storgatan 57", "Amsterdam", "NL", True)],
+                 [("Sofia Maria Svensson", "sofia@example1.com", True), ("Ingrid Johansson", "info@example1.com", False)]),
+    "C0000124": ({"CustomerName": "Müller Handel 124", "VatCode": "NL551465089501", "VatLiable": True, "Discount": 12.7,
+                  "LanguageCode": "nl", "UsesPriceField": "PL2", "Sysmodified": "2025-01-07T10:34:00",
+                  "CustomerNote": "Call before delivery & use gate 2", "DeliveryMethod": "EXW",
+                  "DynamicFreeFields": '<field name="segment">C</field><field name="region">Amsterdam</field>'},
+                 [("inv", "Box 570", "Amsterdam", "NL", False), ("del", "Lagervägen 181", "Amsterdam", "NL", True),
+                  ("vis", "Lagervägen 181", "Amsterdam", "NL", True)],
+                 [("Klaus Maria Johansson", "klaus@example27.com", True), ("Eva Svensson", "info@example27.com", False)]),
+}
+
+
+def test_first_sync_stores_the_pinned_values(sync):
+    """The same sync checked against literal values, not against normalize_customers' own output."""
+    generate(sync.customers_xml, 250, nested=True, seed=7)
+    run = sync.run()
+    assert run.success, run.failure_message()
+    index = sync.sandbox.client().list_customers()
+    assert {c["CustomerCode"] for c in index} == {f"C{i:07d}" for i in range(1, 251)}
+    api = sync.sandbox.admin_api()
+    for code, (fields, addresses, contacts) in PINNED.items():
+        stored = api.get_customer(code)
+        assert {k: stored[k] for k in fields} == fields, code
+        assert [(a["AddressType"], a["AddressLine1"], a["City"], a["Country"], a["IsMainAddress"])
+                for a in stored["Addresses"]] == addresses, code
+        assert [(c["FullName"], c["Email"], c["IsMainContactPerson"]) for c in stored["Contacts"]] == contacts, code
+
+
 def test_unchanged_second_sync_sends_nothing(sync):
     generate(sync.customers_xml, 120, nested=False, seed=3)
     assert sync.run().success
