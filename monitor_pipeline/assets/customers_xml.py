@@ -1,11 +1,17 @@
-"""Asset ``customers_xml``: Monitor's customer export, downloaded once it has stopped changing."""
+"""Asset ``customers_xml``: Monitor's customer export, downloaded once it has stopped changing.
+
+The download lands in a ``customers_xml-*`` folder under the system temp folder, which is removed
+when the step ends, whether it succeeded or failed: the storage moves the file out of it when it
+stores the output, and the folder goes right after that.
+"""
 
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 
-from monitor_pipeline.lib.fetch import FileStillBeingWritten, download_when_stable
+from monitor_pipeline.lib.fetch import FileStillBeingWritten, download_when_stable, server_location
 from monitor_pipeline.resources.connector_settings import ConnectorSettings
 from monitor_pipeline.resources.file_transport import MonitorFileTransport
 from monitor_pipeline.tenants import tenant_of
@@ -27,31 +33,35 @@ def build_customers_xml(partitions_def: dg.PartitionsDefinition | None = None) -
                     "stopped changing.",
     )
     def customers_xml(context: dg.AssetExecutionContext, monitor_ftp: MonitorFileTransport,
-                      connector_settings: ConnectorSettings) -> dg.Output[Path]:
+                      connector_settings: ConnectorSettings):
         tenant = tenant_of(context)
-        return fetch_customers_xml(context, monitor_ftp.for_tenant(tenant), connector_settings.for_tenant(tenant))
+        yield from fetch_customers_xml(context, monitor_ftp.for_tenant(tenant), connector_settings.for_tenant(tenant))
 
     return customers_xml
 
 
 def fetch_customers_xml(context: dg.AssetExecutionContext, monitor_ftp: MonitorFileTransport,
-                        connector_settings: ConnectorSettings) -> dg.Output[Path]:
+                        connector_settings: ConnectorSettings) -> Iterator[dg.Output[Path]]:
+    """Yields the one output while the temp folder still exists: Dagster stores an output (the storage
+    moves the file away) before it resumes the generator, and the ``with`` then removes the folder.
+    On a failure the folder goes when the exception leaves the ``with``."""
     remote = connector_settings.customers_xml_path()
-    local = Path(tempfile.mkdtemp(prefix="customers_xml-")) / "customers.xml"
-    try:
-        with monitor_ftp.open() as transport:
-            context.log.info(f"Downloading {remote} from {transport.description}")
-            fetched = download_when_stable(transport, remote, local,
-                                           stability_seconds=connector_settings.stability_seconds)
-    except (FileStillBeingWritten, TransportError) as exc:
-        raise dg.Failure(description=str(exc), allow_retries=getattr(exc, "transient", False)) from None
-    context.log.info(f"Downloaded {fetched.size:,} bytes, sha256 {fetched.sha256[:12]}…")
-    return dg.Output(
-        fetched.path,
-        metadata={
-            "source": monitor_ftp.description + "/" + remote,
-            "size_bytes": fetched.size,
-            "server_mtime": dg.MetadataValue.timestamp(fetched.mtime),
-            "sha256": fetched.sha256,
-        },
-    )
+    with tempfile.TemporaryDirectory(prefix="customers_xml-") as folder:
+        local = Path(folder) / "customers.xml"
+        try:
+            with monitor_ftp.open() as transport:
+                context.log.info(f"Downloading {remote} from {transport.description}")
+                fetched = download_when_stable(transport, remote, local,
+                                               stability_seconds=connector_settings.stability_seconds)
+        except (FileStillBeingWritten, TransportError) as exc:
+            raise dg.Failure(description=str(exc), allow_retries=getattr(exc, "transient", False)) from None
+        context.log.info(f"Downloaded {fetched.size:,} bytes, sha256 {fetched.sha256[:12]}…")
+        yield dg.Output(
+            fetched.path,
+            metadata={
+                "source": server_location(monitor_ftp.transport_config(), remote),
+                "size_bytes": fetched.size,
+                "server_mtime": dg.MetadataValue.timestamp(fetched.mtime),
+                "sha256": fetched.sha256,
+            },
+        )

@@ -68,11 +68,20 @@ def reusable_frames(context: dg.AssetExecutionContext, key: str):
     return _outputs(frames, head)
 
 
+def _small(value) -> bool:
+    """Whether a carried metadata value is within the table budget (one made by an older version, before
+    metadata was bounded, may not be: it is dropped rather than copied into every later run)."""
+    from monitor_pipeline.assets.customer_frames import TABLE_BYTES
+
+    return len(json.dumps(str(getattr(value, "value", value)))) <= TABLE_BYTES
+
+
 def _outputs(frames: dict[str, pd.DataFrame], head: dg.AssetMaterialization):
     from monitor_pipeline.assets.customer_frames import _preview, frame_checks
 
     carried = {k: head.metadata[k] for k in ("rejected_customers", "warnings", "input_key", "source_format",
-                                             "rejected", "warnings_preview") if k in head.metadata}
+                                             "rejected", "warnings_preview")
+               if k in head.metadata and _small(head.metadata[k])}
     for asset, frame in frames.items():
         metadata = {"row_count": dg.MetadataValue.int(len(frame)), "preview": _preview(frame)}
         if asset == "customers":

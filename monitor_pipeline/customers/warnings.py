@@ -1,4 +1,9 @@
-"""Collects row-level warnings (CustomerCode, Field, Message) as vectorized chunks."""
+"""Collects row-level warnings (CustomerCode, Field, Message) as vectorized chunks.
+
+A value quoted in a warning is cut to ``QUOTED_CHARS`` (100) characters plus ``…`` (``quoted``): a
+50 MB ``<discount>`` must not become a 50 MB warning, and the whole message still fits a metadata cell.
+``cut`` does the same for one string at ``VALUE_CHARS`` (200): names in error messages, metadata cells.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,32 @@ import pandas as pd
 
 from .columns import WARNING_COLUMNS
 from .mapping import to_object
+
+VALUE_CHARS = 200
+"""At most this many characters of a value are shown (then ``…``) in errors, metadata and log lines."""
+QUOTED_CHARS = 100
+"""At most this many characters of a bad value are quoted (then ``…``) in a warning's message."""
+ELLIPSIS = "…"
+
+
+def cut(value, limit: int = VALUE_CHARS) -> str:
+    """``str(value)``, cut to ``limit`` characters plus ``…`` when longer."""
+    text = value if isinstance(value, str) else str(value)
+    return text if len(text) <= limit else text[:limit] + ELLIPSIS
+
+
+def cut_series(values: pd.Series, limit: int = VALUE_CHARS) -> pd.Series:
+    """``cut`` of every (string) value, vectorized; missing values stay missing."""
+    text = values.astype("str")
+    long = text.str.len() > limit
+    if not long.any():
+        return text
+    return text.where(~long, text.str.slice(0, limit) + ELLIPSIS)
+
+
+def quoted(raw: pd.Series, limit: int = QUOTED_CHARS) -> pd.Series:
+    """``'value'`` per row, the value cut as ``cut`` does (for messages that quote the bad value)."""
+    return "'" + cut_series(raw, limit) + "'"
 
 
 class WarningLog:
@@ -40,7 +71,7 @@ class WarningLog:
     def invalid(self, codes: pd.Series, raw: pd.Series, invalid: pd.Series, field: str, element: str, what: str):
         """Warnings for values that are not a valid ``what`` (the value is quoted in the message)."""
         if invalid.any():
-            self.add(codes, invalid, field, f"<{element}> " + ("'" + raw.astype("str") + "'") + f" is not a valid {what}; set to null")
+            self.add(codes, invalid, field, f"<{element}> " + quoted(raw) + f" is not a valid {what}; set to null")
 
     def staged(self) -> pd.DataFrame:
         """CustomerCode, Field, Message (objects, ``None`` for missing) and ``stage`` (int64) of every

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from monitor_pipeline.transport import RemoteStat, Transport
+from monitor_pipeline.transport import RemoteStat, Transport, TransportConfig
 
 
 class FileStillBeingWritten(RuntimeError):
@@ -22,6 +22,21 @@ class FetchedFile:
     size: int
     mtime: datetime
     sha256: str
+
+
+def server_location(config: TransportConfig, remote_path: str) -> str:
+    """Where ``remote_path`` (relative to the base folder) is, as a URL a person can follow:
+    ``sftp://user@host:22/base/extra/extraCustomerData.csv`` (``…/~/…`` under the login's home,
+    ``(TLS)`` after an ``ftp://`` URL with TLS). Never the password: this is ``TransportConfig.describe``."""
+    described = config.describe()
+    suffix = ""
+    if described.endswith(" (TLS)"):
+        described, suffix = described[: -len(" (TLS)")], " (TLS)"
+    parsed = config.parsed
+    if parsed.scheme != "file" and parsed.base == "~" and parsed.display_path in ("", "/"):
+        described += "/~"  # describe() leaves the home folder out; a bare "/name" would read as absolute
+    relative = "/".join(seg for seg in remote_path.split("/") if seg not in ("", "."))
+    return f"{described.rstrip('/')}/{relative}{suffix}"
 
 
 def sha256_of(path: Path, chunk: int = 1 << 20) -> str:

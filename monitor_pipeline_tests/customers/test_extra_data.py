@@ -76,3 +76,77 @@ def test_unreadable_file_is_an_error(tmp_path):
     folder.mkdir()
     with pytest.raises(ExtraDataError):
         run(folder)
+
+
+# --- the shape of the file: every row as wide as the header, each column once --------------------
+
+def _error(csv: bytes) -> ExtraDataError:
+    with pytest.raises(ExtraDataError) as info:
+        run(csv)
+    return info.value
+
+
+def test_a_row_with_a_trailing_delimiter_is_an_error_naming_the_line():
+    err = _error(b"CustomerCode;CustomerName;CustomerNote\nC2;Two;\nC1;anna;VIP customer;\n")
+    assert str(err) == ("extraCustomerData.csv, line 3: 4 fields, but the header has 3 "
+                        "(a ';' at the end of the line?)")
+    assert (err.line, err.problem) == (3, "4 fields, but the header has 3 (a ';' at the end of the line?)")
+
+
+@pytest.mark.parametrize("csv, message", [
+    (b"CustomerCode,CustomerName,VatCode\nC1,One,V9\nC2,Two\n",
+     "extraCustomerData.csv, line 3: 2 fields, but the header has 3"),
+    (b"CustomerCode;CustomerName\nC1;One;x;y\n", "extraCustomerData.csv, line 2: 4 fields, but the header has 2"),
+    # blank lines (also of spaces) are skipped but counted; a quoted value may hold ';' and line breaks
+    (b'\r\nCustomerCode;CustomerNote\r\nC1;"two\r\nlines; one ;"\r\n   \r\n\r\nC2\r\n',
+     "extraCustomerData.csv, line 7: 1 fields, but the header has 2"),
+    (b'CustomerCode;CustomerNote\nC1;"never closed\nC2;x\n',
+     "extraCustomerData.csv, line 2: a quoted field starts in this row and is never closed (a '\"' is missing)"),
+])
+def test_rows_wider_or_narrower_than_the_header_are_errors_naming_the_line(csv, message):
+    assert str(_error(csv)) == message
+
+
+@pytest.mark.parametrize("header, message", [
+    (b"CustomerCode;VatCode;vatcode", "column 3 'vatcode' repeats column 2 'VatCode'; each column may occur once"),
+    (b"CustomerCode;FixedItemFilter;ItemFilter",
+     "column 3 'ItemFilter' repeats column 2 'FixedItemFilter' (FixedItemFilter is another name for ItemFilter); "
+     "each column may occur once"),
+    (b"CustomerCode;Colour; COLOUR ", "column 3 'COLOUR' repeats column 2 'Colour'; each column may occur once"),
+    (b"customercode;CustomerCode", "column 2 'CustomerCode' repeats column 1 'customercode'; each column may occur once"),
+    (b"CustomerCode;;VatCode", "column 2 of the header has no name"),
+])
+def test_a_repeated_or_empty_column_name_is_an_error_on_the_header_line(header, message):
+    err = _error(header + b"\nC1;a;b\n")
+    assert str(err) == f"extraCustomerData.csv, line 1: {message}"
+
+
+def test_a_header_ending_with_the_delimiter_means_every_line_does():
+    r = run(b"CustomerCode;VatCode;CustomerNote;\nC1;V7;note one;\nC2;;note two;\n")
+    c = r.customers.set_index("CustomerCode")
+    assert c.loc["C1", ["VatCode", "CustomerNote"]].tolist() == ["V7", "note one"]
+    assert c.loc["C2", ["VatCode", "CustomerNote"]].tolist() == [None, "note two"]
+    assert r.warnings.empty
+    assert str(_error(b"CustomerCode;VatCode;\nC1;V7;\nC2;V8\n")) == (
+        "extraCustomerData.csv, line 3: 2 fields, but the header has 3 (it ends with ';', so every line must end "
+        "with ';' too)")
+    assert str(_error(b"CustomerCode;VatCode;\nC1;V7;\nC2;V8;surplus\n")) == (
+        "extraCustomerData.csv, line 3: a value after the last column: the header ends with ';', so the field "
+        "after its last name must stay empty")
+
+
+def test_a_literal_quote_inside_a_value_is_kept():
+    r = run(b'CustomerCode;CustomerNote\nC1;27" screen\nC2;x\n')
+    assert r.customers.set_index("CustomerCode")["CustomerNote"].to_dict() == {"C1": '27" screen', "C2": "x"}
+
+
+def test_a_path_is_named_in_the_error(tmp_path):
+    path = tmp_path / "extraCustomerData.csv"
+    path.write_bytes(b"CustomerCode;VatCode\nC1;V1;\n")
+    assert str(_error(path)) == f"{path}, line 2: 3 fields, but the header has 2 (a ';' at the end of the line?)"
+
+
+def test_a_long_invalid_value_is_quoted_cut_in_its_warning():
+    r = run(b"CustomerCode;VatLiable\nC1;" + b"x" * 5_000 + b"\n")
+    assert r.warnings["Message"].tolist() == [
+        "extraCustomerData.csv VatLiable: '" + "x" * 100 + "…' is not a valid boolean; ignored"]

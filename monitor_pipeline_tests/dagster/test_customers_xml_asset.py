@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from monitor_pipeline.lib.fetch import FileStillBeingWritten, download_when_stable
+from monitor_pipeline.lib.fetch import FileStillBeingWritten, download_when_stable, server_location
 from monitor_pipeline.transport import TransportConfig, open_transport
 from monitor_pipeline_tests.dagster.harness import customer_xml, sync, write_customers  # noqa: F401 (fixture)
 
@@ -53,7 +53,7 @@ def test_materialization_metadata(sync):
     assert meta["size_bytes"] == len(data)
     assert meta["sha256"] == hashlib.sha256(data).hexdigest()
     assert meta["server_mtime"] == pytest.approx(sync.customers_xml.stat().st_mtime, abs=1)
-    assert meta["source"].endswith("/customers.xml")
+    assert meta["source"] == f"{sync.folder.as_uri()}/customers.xml"
 
 
 def test_missing_export_fails_naming_server_and_path(sync):
@@ -63,3 +63,18 @@ def test_missing_export_fails_naming_server_and_path(sync):
     assert not run.success
     message = run.failure_message()
     assert "customers.xml" in message and "export" in message and sync.folder.as_uri() in message
+
+
+@pytest.mark.parametrize("url, username, tls, remote, expected", [
+    ("sftp://ftp.example/base", "monitor", False, "extra/extraCustomerData.csv",
+     "sftp://monitor@ftp.example:22/base/extra/extraCustomerData.csv"),
+    ("sftp://ftp.example", "", False, "customers.xml", "sftp://ftp.example:22/~/customers.xml"),
+    ("sftp://ftp.example:2222/~/monitor", "", False, "./customers.xml",
+     "sftp://ftp.example:2222/~/monitor/customers.xml"),
+    ("ftp://ftp.example/data/", "bob", True, "customers.xml", "ftp://bob@ftp.example:21/data/customers.xml (TLS)"),
+    ("file:///srv/monitor", "", False, "customers.xml", "file:///srv/monitor/customers.xml"),
+])
+def test_server_location_names_scheme_user_host_port_and_path_never_the_password(url, username, tls, remote,
+                                                                                 expected):
+    config = TransportConfig(url=url, username=username, password="pa55-word", tls=tls)
+    assert server_location(config, remote) == expected
