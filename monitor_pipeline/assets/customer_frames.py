@@ -1,4 +1,5 @@
-"""Assets ``customers``, ``customer_addresses``, ``customer_contacts``, ``customer_dashboards``:
+"""Assets ``customers``, ``customer_addresses``, ``customer_contacts``, ``customer_dashboards``,
+``customer_rejections``:
 customers.xml normalized by the SPEC §3 rules, with the checks a data engineer reads first.
 
 Metadata stays small whatever the file holds (a 50 MB ``<customernote>``, 100k warnings): every value
@@ -36,6 +37,9 @@ FRAMES = {
     "customer_addresses": "Invoice, delivery and visit addresses (inv/del/vis), with copies and main flags applied.",
     "customer_contacts": "Contact persons, with exactly one main contact per customer that has contacts.",
     "customer_dashboards": "Decoded Base64 customer dashboards (bytes), one row per customer that has one.",
+    "customer_rejections": "Customers of customers.xml that were rejected (missing CustomerCode or CustomerName), "
+                           "with position, line and reason. They are still in the file: the upsert never "
+                           "deactivates their codes.",
 }
 CHECKS = [
     dg.AssetCheckSpec("no_duplicate_customer_code", asset="customers",
@@ -202,7 +206,8 @@ def normalize_frames(context: dg.AssetExecutionContext, config: FramesConfig, cu
     shared = {"rejected_customers": len(result.rejected), "warnings": len(result.warnings), "input_key": key,
               "reparsed": True}
     frames = {"customers": result.customers, "customer_addresses": result.addresses,
-              "customer_contacts": result.contacts, "customer_dashboards": result.dashboards}
+              "customer_contacts": result.contacts, "customer_dashboards": result.dashboards,
+              "customer_rejections": result.rejected}
     for name, frame in frames.items():
         metadata = {"row_count": dg.MetadataValue.int(len(frame)), "preview": _preview(frame)}
         if name == "customers":

@@ -15,7 +15,7 @@ import pandas as pd
 import monitor_pipeline.customers as customers_package
 from monitor_pipeline.customers import NormalizeSettings
 
-FRAME_ASSETS = ("customers", "customer_addresses", "customer_contacts", "customer_dashboards")
+FRAME_ASSETS = ("customers", "customer_addresses", "customer_contacts", "customer_dashboards", "customer_rejections")
 
 
 def _normalizer_version() -> str:

@@ -44,12 +44,13 @@ def build_customer_upsert_batches(partitions_def: dg.PartitionsDefinition | None
     )
     def customer_upsert_batches(context: dg.AssetExecutionContext, config: UpsertConfig, customers: pd.DataFrame,
                                 customer_addresses: pd.DataFrame, customer_contacts: pd.DataFrame,
-                                customer_dashboards: pd.DataFrame, app4sales: App4SalesApi,
-                                connector_settings: ConnectorSettings) -> dg.MaterializeResult:
+                                customer_dashboards: pd.DataFrame, customer_rejections: pd.DataFrame,
+                                app4sales: App4SalesApi, connector_settings: ConnectorSettings) -> dg.MaterializeResult:
         tenant = tenant_of(context)
         frames = (customers, customer_addresses, customer_contacts, customer_dashboards)
+        present = customer_rejections["CustomerCode"].dropna().tolist()  # in the file, so never "absent"
         return upsert_customers(context, config, frames, app4sales.for_tenant(tenant),
-                                connector_settings.for_tenant(tenant))
+                                connector_settings.for_tenant(tenant), present_codes=present)
 
     return customer_upsert_batches
 

@@ -10,7 +10,8 @@ from monitor_pipeline.definitions import build_defs
 from monitor_pipeline_tests.dagster.harness import SyncHarness, SyncRun
 
 FRAME_STEPS = [dg.AssetKey(name) for name in
-               ("customers_xml", "customers", "customer_addresses", "customer_contacts", "customer_dashboards")]
+               ("customers_xml", "customers", "customer_addresses", "customer_contacts", "customer_dashboards",
+                "customer_rejections")]
 
 
 def run_frames(sync: SyncHarness, run_config: dict | None = None) -> SyncRun:

@@ -196,3 +196,24 @@ def test_two_identical_overlapping_runs_send_everything_once(sync):
     assert results["first"].metadata()["created"] == 30
     assert (results["second"].metadata()["sent"], results["second"].metadata()["unchanged"]) == (0, 30)
     assert len(sync.sandbox.admin_api().events("batch")) == 3
+
+
+def test_a_customer_rejected_for_an_empty_name_is_never_deactivated(sync):
+    sync.setenv(MONITOR_DEACTIVATE_MISSING="true", MONITOR_DEACTIVATE_MAX_FRACTION="0.01")
+    _write(sync)
+    assert sync.run().success
+    names = {c: f"Kund {c}" for c in CODES}
+    names["K007"] = ""  # still in the file, rejected by normalization
+    write_customers(sync.customers_xml, [customer_xml(c, n) for c, n in names.items()])
+    run = sync.run()
+    assert run.success, run.failure_message()
+    assert run.metadata()["deactivated"] == 0
+    assert run.metadata("customer_rejections")["row_count"] == 1
+    assert sync.sandbox.admin_api().events("deactivate") == []
+    assert all(c["CustomerEnabled"] for c in sync.sandbox.client().list_customers())
+    write_customers(sync.customers_xml, [customer_xml(c, n) for c, n in names.items() if c != "K007"])
+    sync.setenv(MONITOR_DEACTIVATE_MAX_FRACTION="0.1")
+    gone = sync.run()  # now it is absent: deactivated (1 of 30 active, within the 10 %)
+    assert gone.success, gone.failure_message()
+    assert gone.metadata()["deactivated"] == 1
+    assert [c["CustomerCode"] for c in sync.sandbox.client().list_customers() if not c["CustomerEnabled"]] == ["K007"]
