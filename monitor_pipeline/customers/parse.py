@@ -6,16 +6,28 @@ before the first customer is read. Memory is bounded by the extracted values, no
 customer elements are dropped from the tree every ``_DROP_EVERY`` customers and the extracted
 values are moved into compact Arrow tables every ``_FLUSH_EVERY`` customers.
 
+Size limits are libxml2's without ``huge_tree`` (see :mod:`monitor_pipeline.lib.xml`): in particular
+a text node of more than ``TEXT_NODE_LIMIT`` (10,000,000) bytes -- a 12 MB ``<customernote>``, or
+that much white space between two customers -- fails the run, with a message naming the file and
+the line where the text passes the limit. No Monitor value is that long, the frames never hold
+one, and the limit bounds what one value costs in memory.
+
+Customers are listed in document order, whatever the spelling of their element names (SPEC §3:
+``<customer>``, ``<CUSTOMER>`` and ``<cUstomer>`` are the same), so the last occurrence of a
+duplicated CustomerCode is the last one in the file.
+
 Documents without comments, CDATA, namespaces and the like (see :mod:`.scan`) are read by a
 vectorized scan of the bytes, checked by libxml2; the others by the loop here: plain Python over
 each finished ``<customer>`` element, one dict lookup for the (case-insensitive) name and one
-``.text`` read per element. Both give the same tables.
+``.text`` read per element. Both give the same tables, and the same verdict: the scan leaves to the
+loop every document it might read otherwise (the loop then reads or refuses it).
 """
 
 from __future__ import annotations
 
 import io
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -24,7 +36,7 @@ import pyarrow as pa
 from lxml import etree
 
 from .columns import ADDRESS_FIELDS, CONTACT_FIELDS, CUSTOMER_FIELDS
-from monitor_pipeline.lib.xml import HARDENED_OPTIONS
+from monitor_pipeline.lib.xml import HARDENED_OPTIONS, TEXT_NODE_LIMIT
 
 from .errors import CustomersXmlError
 
@@ -107,7 +119,6 @@ class _Extractor:
         self.addr: list[list] = []
         self.cont: list[list] = []
         self.tables: tuple[list, list, list] = ([], [], [])
-        self.odd = False           # customers extracted out of document order by _drop
 
     @staticmethod
     def _learn(table: dict, cols: dict, tag, containers: bool) -> int:
@@ -222,13 +233,23 @@ def _doctype_line(prefix: bytes) -> int | None:
     return None
 
 
+_HUGE_HINT = re.compile(r",? (?:try|use) XML_PARSE_HUGE(?: option)?\s*")
+
+
 def _syntax_error(name: str, exc: etree.XMLSyntaxError) -> CustomersXmlError:
     line, msg = exc.lineno, exc.msg or str(exc)
     entries = [e for e in (exc.error_log or []) if e.line] if getattr(exc, "error_log", None) is not None else []
     if entries and (not line or msg.startswith("no element found")):
         first = entries[0]    # lxml's summary can be misleading (e.g. undeclared entities); the log is not
         line, msg = first.line, first.message
-    return CustomersXmlError(name, line or (exc.position[0] if exc.position else 0) or 1, f"malformed XML: {msg}")
+    line = line or (exc.position[0] if exc.position else 0) or 1
+    if exc.code == etree.ErrorTypes.ERR_RESOURCE_LIMIT:       # a limit of lib.xml (no huge_tree), not a typo
+        if "Text node too long" in msg:
+            return CustomersXmlError(name, line, f"a text longer than {TEXT_NODE_LIMIT:,} bytes (the most the "
+                                                 "hardened XML parser accepts in one text node, SPEC §4)")
+        return CustomersXmlError(name, line, f"beyond a limit of the hardened XML parser (SPEC §4): "
+                                             f"{_HUGE_HINT.sub('', msg)}")
+    return CustomersXmlError(name, line, f"malformed XML: {msg}")
 
 
 def _peek(stream, name: str) -> tuple[bytes, str | None]:
@@ -290,36 +311,64 @@ def _source(source) -> tuple[str, object, bool]:
     return str(getattr(source, "name", "<stream>")), source, False
 
 
-def _extract(stream, tags: set) -> tuple[RawCustomers, bool]:
-    """Extract the root-level customers of ``stream``; also tells whether ``_drop`` had to extract
-    customers spelled in a way the tag filter does not know (their order depends on batching)."""
+def _extract(stream, tags: set) -> RawCustomers:
+    """Extract the root-level customers of ``stream``, in document order.
+
+    The iterparse filter reports the customers spelled as in ``tags`` (the first customer's spelling and
+    the usual ones); a customer spelled otherwise is found among the root's children before the next
+    one reported (or after the last) and extracted in its place, so spelling never changes the order."""
     extractor = _Extractor()
     pos = since_drop = 0
-    root = None
-    for _, el in etree.iterparse(stream, events=("end",), tag=sorted(tags), **PARSER_OPTIONS):
+    root = done = None            # done: the root child extracted last (None: before the first child)
+    parse = etree.iterparse(stream, events=("end",), tag=sorted(tags), **PARSER_OPTIONS)
+    for _, el in parse:
         parent = el.getparent()
         if root is None:
             root = el.getroottree().getroot()
         if parent is not root:        # a <customer> nested somewhere else: not a customer
             continue
+        if el.getprevious() is not done:
+            pos = _spelled_otherwise(el, done, extractor, pos)
         pos += 1
         extractor.customer(el, pos)
+        done = el
         since_drop += 1
         if since_drop >= _DROP_EVERY:
-            pos = _drop(root, el, extractor, pos, since_drop, tags)
-            since_drop = 0
+            # only up to this customer: the parser may already be building later ones
+            del root[:root.index(el) + 1]
+            done, since_drop = None, 0
+    if root is None:
+        root = parse.root             # no customer spelled as in ``tags``
     if root is not None:
-        _drop(root, None, extractor, pos, since_drop, tags)
-    return extractor.result(), extractor.odd
+        for child in (done.itersiblings() if done is not None else root):
+            if isinstance(child.tag, str) and _canon(child.tag) == "customer":
+                pos += 1
+                extractor.customer(child, pos)
+    return extractor.result()
 
 
-def extract_raw(open_stream, tags: set) -> tuple[RawCustomers, bool]:
+def _spelled_otherwise(el, done, extractor: _Extractor, pos: int) -> int:
+    """Extract the customers among the root children between ``done`` and ``el`` (spelled in a way the
+    tag filter does not know), in document order; returns the last position given."""
+    between = []
+    child = el.getprevious()
+    while child is not None and child is not done:
+        between.append(child)
+        child = child.getprevious()
+    for child in reversed(between):
+        if isinstance(child.tag, str) and _canon(child.tag) == "customer":
+            pos += 1
+            extractor.customer(child, pos)
+    return pos
+
+
+def extract_raw(open_stream, tags: set) -> RawCustomers:
     """``_extract`` of the stream ``open_stream()`` returns (called again for a second read): by the
     vectorized scan (:mod:`.scan`) when the document allows it, else by the lxml loop."""
     from .scan import scan_customers
-    raw = scan_customers(open_stream(), tags)
+    raw = scan_customers(open_stream())
     if raw is not None:
-        return raw, False
+        return raw
     return _extract(open_stream(), tags)
 
 
@@ -350,9 +399,9 @@ def parse_customers_xml(source: str | Path | BinaryIO | bytes,
                 def reopen():
                     stream.seek(origin)
                     return stream
-                raw, _odd = extract_raw(reopen, tags)
+                raw = extract_raw(reopen, tags)
             else:
-                raw, _odd = _extract(_Prefixed(prefix, stream), tags)
+                raw = _extract(_Prefixed(prefix, stream), tags)
         except etree.XMLSyntaxError as exc:
             raise _syntax_error(name, exc) from None
         return raw, name
@@ -367,17 +416,3 @@ def _seekable(stream) -> bool:
     except (AttributeError, OSError, ValueError):
         return False
 
-
-def _drop(root, last, extractor: _Extractor, pos: int, processed: int, tags: set) -> int:
-    """Remove the children of the root up to the finished customer ``last`` (the parser may already be
-    building later ones). Customers spelled in a way the iterparse tag filter does not know (a file
-    mixing spellings) are extracted here first: correct, but later in the order."""
-    upto = root.index(last) + 1 if last is not None else len(root)
-    if upto != processed:
-        for child in root[:upto]:
-            if isinstance(child.tag, str) and child.tag not in tags and _canon(child.tag) == "customer":
-                pos += 1
-                extractor.customer(child, pos)
-                extractor.odd = True
-    del root[:upto]
-    return pos

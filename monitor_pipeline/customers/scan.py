@@ -8,13 +8,20 @@ encoding names the tags, and the values are taken from the buffer as Arrow strin
 chunk and per distinct tag text, never per element (the exceptions are values with entity or
 character references, and XML-valued fields not written as libxml2 would serialize them).
 
-The result is the exact ``RawCustomers`` of ``parse._extract`` (a test compares the two). This only
-holds for documents where every ``<`` starts a tag, so anything else falls back to the lxml loop
-(``scan_customers`` returns None): comments, CDATA, processing instructions after the declaration,
-namespaces, an encoding other than UTF-8/ASCII or the single-byte ISO-8859-1/-15 and Windows-1252
-(converted chunk by chunk; libxml2 checks the bytes as they are), a ``>`` inside an attribute value, a lone CR, an
-unknown spelling of ``customer``, and any file libxml2 rejects (the loop then reports the error
-exactly as before).
+The result is the exact ``RawCustomers`` of ``parse._extract`` (a test compares the two): customers
+in document order, any spelling of the element names. This only holds for documents where every
+``<`` starts a tag, so anything else falls back to the lxml loop (``scan_customers`` returns None):
+comments, CDATA, processing instructions after the declaration, namespaces, an encoding other than
+UTF-8/ASCII or the single-byte ISO-8859-1/-15 and Windows-1252 (converted chunk by chunk; libxml2
+checks the bytes as they are), a ``>`` inside an attribute value, a lone CR, and any file libxml2
+rejects (the loop then reports the error exactly as before).
+
+The verdict on size is the loop's too (SPEC §4). libxml2 refuses a text node of more than
+``lib.xml.TEXT_NODE_LIMIT`` bytes only where it builds a tree, and the checking parser here builds
+none; so a chunk with more bytes than that between two tags -- a text node that may be too long
+(references and CRLF are longer in the file than in the text) -- goes to the loop, which reads it
+or refuses it with its message. Chunks never exceed the limit otherwise, so this costs nothing on
+ordinary files, and the scan holds at most about the limit plus a chunk of such a file.
 
 A chunk is cut just before the last customer that starts in it, so every chunk holds whole
 customers; memory is bounded by the chunk plus the extracted values.
@@ -28,6 +35,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from lxml import etree
+
+from monitor_pipeline.lib.xml import TEXT_NODE_LIMIT
 
 from .columns import ADDRESS_FIELDS, CONTACT_FIELDS, CUSTOMER_FIELDS
 from .parse import (ADDRESS_SCHEMA, ADDRESSES, CONTACT_SCHEMA, CONTACTS, CUSTOMER_SCHEMA, PARSER_OPTIONS, TEXT,
@@ -94,7 +103,7 @@ def _inner_by_lxml(fragment: str) -> str:
 class _Entry:
     """What one distinct start-tag text means at each level."""
 
-    __slots__ = ("canon", "spelling", "type", "cust", "addr", "cont")
+    __slots__ = ("canon", "type", "cust", "addr", "cont")
 
     def __init__(self, text: str):
         m = _TAG.match(text)
@@ -103,7 +112,7 @@ class _Entry:
         name, attrs = m.group(1), m.group(2)
         if ":" in name:
             raise NotSimple("namespaces")
-        self.spelling, self.canon, self.type = name, name.lower(), None
+        self.canon, self.type = name.lower(), None
         if attrs.strip():
             pairs = []
             for a in _ATTR.finditer(attrs):
@@ -134,8 +143,7 @@ def _columns(fields: list[str]) -> tuple[dict[str, int], np.ndarray]:
 
 
 class _Scanner:
-    def __init__(self, tags: set):
-        self.tags = tags
+    def __init__(self):
         self.entries: dict[str, _Entry] = {}
         self.validator = etree.XMLParser(target=_Discard(), **PARSER_OPTIONS)
         self.pos = 0            # customers before the current chunk
@@ -179,6 +187,8 @@ class _Scanner:
         start = self._prolog(buf) if self.first else 0
         body = a[start:]
         ev = np.flatnonzero((body | 2) == _GT) + start       # '<' (0x3C) and '>' (0x3E) only differ in bit 1
+        if len(body) > TEXT_NODE_LIMIT and _longest_gap(ev, start, len(buf)) > TEXT_NODE_LIMIT:
+            raise NotSimple("a text node that may be longer than the limit")
         is_lt = a[ev] == _LT
         lt_at = np.flatnonzero(is_lt)
         if len(lt_at) and lt_at[-1] == len(ev) - 1:
@@ -246,6 +256,12 @@ class _Scanner:
         return enc.indices.to_numpy(zero_copy_only=False), entries
 
 
+def _longest_gap(ev: np.ndarray, start: int, end: int) -> int:
+    """The most bytes between two consecutive '<'/'>' at ``ev`` (or the ends ``start``, ``end``)."""
+    edges = np.concatenate((np.array([start - 1], np.int64), ev, np.array([end], np.int64)))
+    return int(np.diff(edges).max()) - 1
+
+
 _START_TAG = r"^<[^\s/>]+(?:\s+[^\s=/>]+\s*=\s*(?:\"[^\"<]*\"|'[^'<]*'))*\s*/?>$"
 
 
@@ -274,8 +290,6 @@ class _Chunk:
         deep = np.flatnonzero(is_start & (level > 4))
         if len(deep) and not pc.all(pc.match_substring_regex(self.pieces.take(pa.array(2 * deep)), _START_TAG)).as_py():
             raise NotSimple("a '>' inside an attribute value")
-        if any(e.canon == "customer" and e.spelling not in s.tags for e in entries):
-            raise NotSimple("a spelling of <customer> the loop extracts out of order")
         ne = len(entries)
         ent = np.full(m, ne, np.int64)             # entry per token (ne: none)
         ent[sel] = codes
@@ -473,10 +487,10 @@ class _Chunk:
                                                          TEXT))
 
 
-def scan_customers(stream, tags: set):
+def scan_customers(stream):
     """The ``RawCustomers`` of ``stream`` (binary, positioned at the document's first byte) read by the
     fast path, or None when it does not apply (the caller then runs ``parse._extract``)."""
     try:
-        return _Scanner(tags).run(stream)
+        return _Scanner().run(stream)
     except (NotSimple, etree.XMLSyntaxError):
         return None

@@ -1,6 +1,7 @@
 """Two-process parse of a large customers.xml on disk, for ``parse_customers_xml``.
 
-The file is cut at a root-level customer start tag found by a byte scan near the middle:
+The file is cut at a root-level customer start tag (any spelling) found by a byte scan near the
+middle:
 
 * half A = bytes ``[0, cut)`` + ``</root>``, parsed by a spawned worker process;
 * half B = an XML declaration with the file's encoding + the root start tag (verbatim, so namespace
@@ -17,9 +18,13 @@ never depends on half A: this process sends the codes half B keeps to the worker
 customers with those codes, then sends back its mapped frames as Arrow IPC bytes; only the
 concatenation is left. (The worker, which first has to start an interpreter, gets the smaller half.)
 
-Anything unexpected -- a malformed half, a customer spelling the tag filter does not know, an
-encoding that is not ASCII-compatible, a worker that fails -- returns None and the caller runs the
-ordinary single pass, so results and error messages are exactly those of the single pass.
+Both halves list their customers in document order whatever the spelling of the element names, so
+the last occurrence of a code is the last one in the file even when the two occurrences are spelled
+differently and lie on either side of the cut.
+
+Anything unexpected -- a malformed half, a text node beyond ``lib.xml.TEXT_NODE_LIMIT`` in either
+half, an encoding that is not ASCII-compatible, a worker that fails -- returns None and the caller
+runs the ordinary single pass, so results and error messages are exactly those of the single pass.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ _ASCII_COMPATIBLE = {"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin1
 _HEAD = re.compile(rb"(?:\xef\xbb\xbf)?(?:<\?xml(?P<decl>[^<>]*)\?>)?(?:\s+|<!--(?:(?!-->).)*-->)*"
                    rb"(?P<root><(?P<name>customers)(?:\s[^<>]*)?>)", re.S | re.I)
 _ENCODING = re.compile(rb"""encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+_CUSTOMER_TAG = re.compile(rb"<[Cc][Uu][Ss][Tt][Oo][Mm][Ee][Rr][ \t\r\n>/]")    # a start tag, any spelling
 _COUNT_CHUNK = 16 * 2**20
 
 
@@ -97,13 +103,11 @@ def _plan(stream, prefix: bytes, spelling: str) -> tuple[int, int, bytes, bytes]
         return None
     b_head = (b'<?xml version="1.0" encoding="' + enc.group(1) + b'"?>' if enc else b"") + head.group("root")
     a_tail = b"</" + head.group("name") + b">"
-    needle = b"<" + spelling.encode("ascii")
     with mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-        cut = mm.find(needle, max(int(size * CUT_FRACTION), head.end()))
-        while cut >= 0 and mm[cut + len(needle):cut + len(needle) + 1] not in (b" ", b"\t", b"\r", b"\n", b">", b"/"):
-            cut = mm.find(needle, cut + 1)
-        if cut < 0:
+        found = _CUSTOMER_TAG.search(mm, max(int(size * CUT_FRACTION), head.end()))
+        if found is None:
             return None
+        cut = found.start()
         lines = 0
         for at in range(0, cut, _COUNT_CHUNK):
             chunk = mm[at:min(at + _COUNT_CHUNK, cut)]
@@ -122,7 +126,7 @@ def _cpus() -> int:
 
 def _worker_main(argv: list[str]) -> None:
     """``python -m monitor_pipeline.customers.split PATH CUT TAIL_HEX TAGS_JSON [OPTIONS_JSON]``: parse
-    half A (bytes ``[0, CUT)`` of PATH, then TAIL) and write the pickled ``(raw, odd)`` to stdout, or
+    half A (bytes ``[0, CUT)`` of PATH, then TAIL) and write the pickled RawCustomers to stdout, or
     None when it cannot be used.
 
     With OPTIONS_JSON (mapping options, see ``normalize.map_half``) half A is also mapped: once the
@@ -135,15 +139,13 @@ def _worker_main(argv: list[str]) -> None:
     out = sys.stdout.buffer
     try:
         with open(path, "rb") as f:
-            result = extract_raw(lambda: _Window(f, 0, cut, tail=tail), tags)
+            raw = extract_raw(lambda: _Window(f, 0, cut, tail=tail), tags)
     except Exception:                              # noqa: BLE001 - any problem: the parent falls back
-        result = None
-    if options is None or result is None or result[1]:
-        pickle.dump(result if options is None else None, out, protocol=pickle.HIGHEST_PROTOCOL)
+        raw = None
+    if options is None or raw is None:
+        pickle.dump(raw, out, protocol=pickle.HIGHEST_PROTOCOL)
         out.flush()
         return
-    raw = result[0]
-    del result
     from .normalize import map_half, part_to_payload
 
     def codes_b():
@@ -219,10 +221,8 @@ def parse_split(path: Path, stream, prefix: bytes, spelling: str, tags: set, map
     sender = None
     try:
         try:
-            raw_b, odd = extract_raw(lambda: _Window(stream, cut, None, head=b_head), tags)
+            raw_b = extract_raw(lambda: _Window(stream, cut, None, head=b_head), tags)
         except etree.XMLSyntaxError:
-            return None
-        if odd:
             return None
         if map_options is not None:
             sender = _send(worker, kept_codes(raw_b.customers))
@@ -236,12 +236,11 @@ def parse_split(path: Path, stream, prefix: bytes, spelling: str, tags: set, map
                 return None
             return SplitParts(part_a, part_b, n_a, lines)
         try:
-            result = pickle.load(worker.stdout)
+            raw_a = pickle.load(worker.stdout)
         except Exception:                          # noqa: BLE001
             return None
-        if result is None or result[1]:
+        if not isinstance(raw_a, RawCustomers):
             return None
-        raw_a = result[0]
         n_a = raw_a.customers.num_rows
         cust_b = _shift(_shift(raw_b.customers, "@pos", n_a), "@line", lines)
         return RawCustomers(pa.concat_tables([raw_a.customers, cust_b]),

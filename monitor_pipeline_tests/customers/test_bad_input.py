@@ -76,6 +76,32 @@ def test_utf16_doctype_refused(tmp_path):
     raises(tmp_path, data, 2, "DOCTYPE")
 
 
+@pytest.mark.parametrize("comment", [False, True], ids=["scan", "loop"])
+def test_text_node_of_12_mb_is_refused(tmp_path, comment):
+    """A 12 MB note (more than libxml2's 10,000,000 bytes per text node) fails the run, naming the file and
+    the line, whichever parser reads the file (a comment sends it to the lxml loop): same verdict, same
+    message."""
+    note = "<customernote>" + "x" * 12_000_000 + "</customernote>"
+    data = document(GOOD.replace("</customer>", "<!-- c --></customer>") if comment else GOOD,
+                    customer("flat", {"customercode": "C2", "customername": "N"}).replace("</customer>", "")
+                    + "\n" + note + "</customer>")
+    error = raises(tmp_path, data, 4, "text longer than 10,000,000 bytes")
+    assert str(error) == f"{tmp_path / 'customers.xml'}, line 4: {error.problem}"
+    assert "XML_PARSE_HUGE" not in str(error)
+    other = tmp_path / "other"
+    other.mkdir()
+    data = data.replace(b"<!-- c -->", b"") if comment else data.replace(b"</customer>", b"<!-- c --></customer>", 1)
+    assert str(raises(other, data, 4, "longer")) == str(error).replace(str(tmp_path), str(other))
+
+
+def test_nesting_beyond_the_parser_limit_is_refused(tmp_path):
+    """libxml2's other limits (here 256 levels of nesting) are named as limits, not as a typo."""
+    deep = "<x>" * 300 + "</x>" * 300
+    error = raises(tmp_path, document(GOOD, customer("flat", {"customercode": "C2"}, raw=deep)), 3,
+                   "beyond a limit of the hardened XML parser")
+    assert "depth" in str(error) and "XML_PARSE_HUGE" not in str(error)
+
+
 def test_stream_and_bytes_names():
     with pytest.raises(CustomersXmlError, match="<bytes>"):
         normalize_customers(b"<wrong/>")

@@ -1,17 +1,22 @@
 """The vectorized scan (``scan.scan_customers``) gives exactly the tables of the lxml loop (``parse._extract``),
-or None for documents it does not handle, which the loop then reads (or rejects) as before."""
+or None for documents it does not handle, which the loop then reads (or rejects) as before. Both list the
+customers in document order whatever the spelling of their element names (SPEC §3), and both refuse a text
+node longer than ``TEXT_NODE_LIMIT`` (SPEC §4) with one message."""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import re
 from pathlib import Path
 from unittest import mock
+from xml.sax.saxutils import unescape
 
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from lxml import etree
 
 from benchmarks.generate import generate
 from monitor_pipeline import samples
@@ -19,6 +24,7 @@ from monitor_pipeline.customers import CustomersXmlError, normalize_customers, s
 from monitor_pipeline.customers.columns import ADDRESS_FIELDS, CONTACT_FIELDS, CUSTOMER_FIELDS
 from monitor_pipeline.customers.parse import _extract, _peek, parse_customers_xml
 from monitor_pipeline.customers.scan import scan_customers
+from monitor_pipeline.lib.xml import TEXT_NODE_LIMIT, hardened_parser
 
 TAGS = {"customer", "Customer", "CUSTOMER"}
 TABLES = ("customers", "addresses", "contacts")
@@ -33,9 +39,27 @@ def chunked(size: int | None):
     return mock.patch.object(scan, "CHUNK", size) if size else contextlib.nullcontext()
 
 
-def scanned(doc: bytes, tags: set = TAGS, chunk: int | None = None):
+def scanned(doc: bytes, chunk: int | None = None):
     with chunked(chunk):
-        return scan_customers(io.BytesIO(doc), tags)
+        return scan_customers(io.BytesIO(doc))
+
+
+def looped(doc: bytes, tags: set = TAGS):
+    """The tables of the lxml loop (``tags``: the spellings its iterparse filter knows)."""
+    return _extract(io.BytesIO(doc), tags)
+
+
+def document_order(doc: bytes) -> list[tuple[int, str | None]]:
+    """(line, first CustomerCode text) of every root-level customer, any spelling, from a plain tree parse:
+    the order both parsers must keep (the last occurrence of a duplicated code wins, SPEC §3)."""
+    root = etree.fromstring(doc, hardened_parser(remove_comments=True, remove_pis=True))
+    out = []
+    for c in root:
+        if isinstance(c.tag, str) and c.tag.lower() == "customer":
+            code = next((f.text for f in c if isinstance(f.tag, str) and f.tag.lower() == "customercode"
+                         and f.text is not None), None)
+            out.append((c.sourceline, code))
+    return out
 
 
 def _short(doc: bytes) -> str:
@@ -73,8 +97,11 @@ def differences(got, want) -> str:
 def assert_scan_equals_loop(doc: bytes, chunk: int | None = None) -> None:
     got = scanned(doc, chunk=chunk)
     assert got is not None, f"the scan refused a simple document (CHUNK={chunk}): {_short(doc)}"
-    diff = differences(got, _extract(io.BytesIO(doc), TAGS)[0])
+    want = looped(doc)
+    diff = differences(got, want)
     assert not diff, f"scan != loop (CHUNK={chunk}):\n{diff}\ndocument: {_short(doc)}"
+    order = list(zip(want.customers["@line"].to_pylist(), want.customers["customercode"].to_pylist()))
+    assert order == document_order(doc), f"not in document order: {_short(doc)}"
 
 
 # --- generated documents ------------------------------------------------------------------------------
@@ -86,6 +113,7 @@ CHILD_NAMES = ["field", "Field", "freefield1", "a", "b_2", "x.y", "x-y", "fält"
 ADDRESS_NODE_FIELDS = [f for f in ADDRESS_FIELDS if not f.startswith("@")] + ["street", "dynamicfreefields"]
 CONTACT_NODE_FIELDS = CONTACT_FIELDS + ["freefields", "title"]
 ATTR_NAMES = ["id", "type", "Type", "TYPE", "name", "kind", "x-y", "n.1", "_a"]
+POOLED_CODES = ["C1", "C2", " C1 ", "c1", ""]
 
 REFS = ["&amp;", "&lt;", "&gt;", "&quot;", "&apos;", "&#233;", "&#x20AC;", "&#13;", "&#10;", "&#9;", "&#x1F600;"]
 TEXT_TOKENS = [*"abcxyzABC019 -./,;:!?=()\t\nåäöüéß€日本😀>\"'", "C1001", "Nordic Tools AB", *REFS]
@@ -166,7 +194,7 @@ def plain_content(draw):
 @st.composite
 def wrapped_customer(draw, wrapper: str):
     """A ``<customer>`` inside another element: not a child of the root, so not a customer."""
-    name = draw(st.sampled_from(sorted(TAGS)))
+    name = draw(spelled(["customer"]))
     return f"<{wrapper}><{name}><customercode>NESTED</customercode></{name}></{wrapper}>"
 
 
@@ -226,12 +254,17 @@ def container(draw, layout: Layout, depth: int, kind: str):
 
 @st.composite
 def customer(draw, layout: Layout):
-    """One ``<customer>``: flat fields, XML-valued fields, unknown elements, containers, in any order."""
-    name = draw(st.sampled_from(sorted(TAGS)))
+    """One ``<customer>`` (any spelling): flat fields, XML-valued fields, unknown elements, containers, in any
+    order; often a code from a small pool, so codes repeat across customers."""
+    name = draw(spelled(["customer"]))
     head = f"<{name}{draw(attributes())}{draw(tag_space)}"
     if draw(st.integers(0, 9)) == 0:
         return head + draw(st.sampled_from(["/>", f"></{name}>"]))
     parts = [draw(fields(layout, 2, PLAIN_FIELDS + XML_FIELDS + UNKNOWN_FIELDS, set(XML_FIELDS), True))]
+    if draw(st.integers(0, 2)):
+        code = draw(spelled(["customercode"]))
+        parts.insert(draw(st.integers(0, len(parts))),
+                     f"{layout.gap(2)}<{code}>{draw(st.sampled_from(POOLED_CODES))}</{code}>")
     for kind in draw(st.lists(st.sampled_from(["addresses", "contactpersons"]), max_size=3)):
         parts.insert(draw(st.integers(0, len(parts))), draw(container(layout, 2, kind)))
     if draw(st.booleans()):
@@ -247,9 +280,15 @@ def other_root_child(draw):
     return draw(element(spelled(["meta", "header", "export"]), xml_content()))
 
 
+BIG_ENDS = ["", "&amp;", "&#233;", "&#x1F600;", "é", "日本", "\n", " "]
+
+
 @st.composite
-def documents(draw) -> bytes:
-    """A customers.xml document that the scan must read like the loop."""
+def documents(draw, big: bool = False) -> bytes:
+    """A customers.xml document that the scan must read like the loop. ``big``: with one text node of about
+    ``TEXT_NODE_LIMIT`` bytes (a field's value, text between fields or between root children), give or
+    take a few bytes and references, line ends and characters that take more bytes in the file, or in
+    UTF-8, than in the text."""
     layout = Layout(draw, draw(st.sampled_from(["pretty", "single", "random"])))
     decl = draw(st.sampled_from(["", '<?xml version="1.0"?>', '<?xml version="1.0" encoding="UTF-8"?>',
                                  "<?xml version='1.0' encoding='utf-8' standalone='yes'?>"]))
@@ -264,10 +303,16 @@ def documents(draw) -> bytes:
             children.append(layout.gap(1) + draw(customer(layout)))
         if draw(st.integers(0, 9)) == 0:
             children.append(draw(text))                        # text between root children: ignored
-    if not children and draw(st.booleans()):
+    if not children and not big and draw(st.booleans()):
         body = f"<{root}{root_attrs}/>"
     else:
         body = f"<{root}{root_attrs}>{''.join(children)}{layout.gap(0)}</{root}>"
+    if big:     # after a '>' inside the root element: the '>' of a tag, or one in a text
+        inside = range(len(root) + len(root_attrs) + 1, len(body) - len(root) - 2)
+        at = draw(st.sampled_from([i for i in inside if body[i] == ">"])) + 1
+        end = draw(st.sampled_from(BIG_ENDS))
+        size = TEXT_NODE_LIMIT + draw(st.sampled_from([-40, -3, -1, 0, 0, 1, 1, 2, 30]))
+        body = body[:at] + "x" * (size - len(end.encode("utf-8"))) + end + body[at:]
     doc = prolog + body + draw(st.sampled_from(["", "\n", "\n\n  "]))
     if draw(st.booleans()):
         doc = doc.replace("\n", "\r\n")
@@ -283,6 +328,36 @@ def documents(draw) -> bytes:
 def test_scan_equals_loop_on_generated_documents(doc, chunk):
     assert_scan_equals_loop(doc)
     assert_scan_equals_loop(doc, chunk)
+
+
+def longest_text(doc: bytes) -> int:
+    """The longest run of bytes without '<' or '>' in the document as UTF-8: an upper bound of every text
+    node's length (references and CRLF take more bytes than what they stand for)."""
+    m = re.match(rb'(?:\xef\xbb\xbf)?<\?xml[^>]*encoding="([^"]+)"', doc)
+    utf8 = doc.decode(m.group(1).decode()).encode("utf-8") if m else doc
+    return max(len(run) for run in re.split(rb"[<>]", utf8))
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(doc=documents(big=True), chunk=st.sampled_from([None, 1 << 20]))
+def test_scan_and_loop_agree_around_the_text_node_limit(doc, chunk):
+    """One text node of ``TEXT_NODE_LIMIT`` bytes or a few more or less: the loop (libxml2's tree) refuses it
+    exactly when its text has more bytes (in UTF-8); the scan then leaves it to the loop (never accepts it),
+    so the run fails with the loop's message. The scan also leaves to the loop a node that only *may* be too
+    long (more bytes in the file than in the text); it reads everything else, like the loop."""
+    try:
+        want = looped(doc)
+    except etree.XMLSyntaxError as exc:
+        assert "Text node too long" in str(exc), str(exc)
+        assert scanned(doc) is None and scanned(doc, chunk) is None
+        with pytest.raises(CustomersXmlError, match=f"longer than {TEXT_NODE_LIMIT:,} bytes"):
+            parse_customers_xml(doc)
+        return
+    got = scanned(doc, chunk)
+    assert (got is None) == (longest_text(doc) > TEXT_NODE_LIMIT), _short(doc)
+    if got is not None:
+        diff = differences(got, want)
+        assert not diff, f"scan != loop (CHUNK={chunk}):\n{diff}\ndocument: {_short(doc)}"
 
 
 # --- documents the scan leaves to the loop ------------------------------------------------------------
@@ -307,7 +382,6 @@ NOT_SIMPLE = {
                "<customername>Café</customername></customer></customers>").encode("utf-16"),
     "lone CR in text": wrap(C1, b"<customer><customernote>a\rb</customernote></customer>"),
     "'>' in an attribute value": wrap(C1, ADDRESSED % b'"a>b"'),
-    "customer spelled other than in tags": wrap(C1, b"<cUsToMeR><customercode>C2</customercode></cUsToMeR>", C1),
 }
 
 
@@ -315,10 +389,10 @@ NOT_SIMPLE = {
 def test_not_simple_documents_fall_back_to_the_loop(doc):
     _, spelling = _peek(io.BytesIO(doc), "<bytes>")
     tags = {spelling or "customer"} | TAGS                    # the tags parse_customers_xml uses
-    assert scanned(doc, tags) is None
-    assert scanned(doc, tags, chunk=7) is None
+    assert scanned(doc) is None
+    assert scanned(doc, chunk=7) is None
     raw, _ = parse_customers_xml(doc)
-    want = _extract(io.BytesIO(doc), tags)[0]
+    want = looped(doc, tags)
     assert raw.customers.num_rows >= 1
     assert not differences(raw, want), differences(raw, want)
 
@@ -424,7 +498,7 @@ def test_line_numbers_of_multi_line_start_tags_and_crlf():
            '  <customer><addresses>\n<address\n type="visit"/></addresses></customer>\n</customers>\n')
     for eol in ("\n", "\r\n"):
         data = doc.replace("\n", eol).encode("utf-8")
-        lines = _extract(io.BytesIO(data), TAGS)[0].customers["@line"].to_pylist()
+        lines = looped(data).customers["@line"].to_pylist()
         assert len(set(lines)) == 4
         for chunk in (None, *SMALL_CHUNKS):
             assert_scan_equals_loop(data, chunk)
@@ -451,7 +525,7 @@ def test_line_numbers_past_65535(layout):
     for chunk in (None, 1000):
         got = scanned(doc, chunk=chunk)
         assert got is not None and got.customers["@line"].to_pylist() == starts
-        loop = _extract(io.BytesIO(doc), TAGS)[0]
+        loop = looped(doc)
         for name in TABLES:       # everything else as the loop
             a, b = getattr(got, name), getattr(loop, name)
             if name == "customers":
@@ -468,3 +542,98 @@ def test_line_numbers_past_65535(layout):
 def test_customer_element_nested_before_the_first_customer(doc):
     """A <customer> that is not a root child and ends before the first root-level one."""
     assert_scan_equals_loop(doc)
+
+
+# --- element names in any case: document order, duplicates --------------------------------------------
+
+SPELLINGS = ["customer", "CUSTOMER", "Customer", "cUstomer", "CusTomeR"]
+
+
+def mixed_spellings_document(n: int) -> bytes:
+    """``n`` customers whose element names (``customer`` itself, the code, the containers and their nodes)
+    cycle through spellings; every 7th code repeats an earlier one (``D<i % 5>``), in another spelling."""
+    items = []
+    for i in range(n):
+        c, code = SPELLINGS[i % 5], ["customercode", "CustomerCode", "CUSTOMERCODE"][i % 3]
+        adr, cps = ["addresses", "Addresses", "ADDRESSES"][i % 3], ["contactpersons", "CONTACTPERSONS"][i % 2]
+        value = f"D{i % 5}" if i % 7 == 0 else f"K{i}"
+        items.append(f"<{c}><{code}>{value}</{code}><CustomerName>name {i}</CustomerName>"
+                     f"<{adr}><Address Type='delivery'><CITY>city {i}</CITY></Address></{adr}>"
+                     f"<{cps}><ContactPerson><FullName>P {i}</FullName></ContactPerson></{cps}></{c}>")
+    return ("<customers>\n" + "\n".join(items) + "\n</customers>\n").encode()
+
+
+@pytest.mark.parametrize("n", [9, 1200], ids=["few", "past the loop's drops"])
+def test_any_spelling_is_read_in_document_order(n):
+    """The loop's iterparse filter knows a few spellings of <customer>; the others are read in their place
+    all the same (not when the tree is trimmed), and the scan reads every spelling itself."""
+    doc = mixed_spellings_document(n)
+    assert scanned(doc) is not None
+    for chunk in (None, 1000):
+        assert_scan_equals_loop(doc, chunk)
+    for tags in ({"customer"}, {"cUstomer"}):
+        assert not differences(looped(doc, tags), looped(doc))
+
+
+def test_duplicate_in_mixed_spellings_keeps_the_last_occurrence():
+    """D0 first as <customer>, again as <cUstomer> and, last, as <customer>: the last one is kept and the
+    others are reported with their true positions and lines, by the scan and by the loop (a comment)."""
+    doc = wrap(b"<customer><customercode>A</customercode><customername>a</customername></customer>",
+               b"<cUstomer><CustomerCode>D0</CustomerCode><customername>first</customername></cUstomer>",
+               b"<CUSTOMER><customername>no code</customername></CUSTOMER>",
+               b"<customer><CUSTOMERCODE>D0</CUSTOMERCODE><customername>second</customername></customer>",
+               b"<Customer><customercode>D0</customercode><customername>last</customername></Customer>")
+    with_comment = doc.replace(b"<customers>", b"<customers><!-- the loop -->")
+    assert scanned(doc) is not None and scanned(with_comment) is None
+    got, loop = normalize_customers(doc), normalize_customers(with_comment)
+    for frame in ("customers", "addresses", "contacts", "rejected", "warnings"):
+        pd.testing.assert_frame_equal(getattr(got, frame), getattr(loop, frame))
+    assert got.customers.set_index("CustomerCode").loc["D0", "CustomerName"] == "last"
+    assert list(got.rejected[["Position", "Line"]].itertuples(index=False, name=None)) == [(3, 4)]
+    assert list(got.warnings["Message"]) == [
+        f"duplicated CustomerCode: the customer at position {p} (line {line}) is ignored, the last occurrence is kept"
+        for p, line in ((2, 3), (4, 5))]
+
+
+# --- the text node limit (SPEC §4) ---------------------------------------------------------------------
+
+L = TEXT_NODE_LIMIT
+NODES = {      # a customer's note (or the text between two customers); accepted?
+    "limit": (b"x" * L, True),
+    "limit + 1": (b"x" * (L + 1), False),
+    "limit after a reference": (b"x" * (L - 1) + b"&amp;", True),          # more bytes in the file
+    "limit + 1 after a reference": (b"x" * (L - 1) + b"&#233;", False),    # 2 bytes in UTF-8
+    "limit in 2-byte characters": (("é" * (L // 2)).encode(), True),
+    "limit + 1 of white space between customers": (b" " * (L + 1), False),
+}
+
+
+@pytest.mark.parametrize("case", NODES, ids=NODES)
+def test_text_node_limit_is_the_same_in_scan_and_loop(tmp_path, case):
+    """A text of at most ``TEXT_NODE_LIMIT`` bytes (as UTF-8, after references) is read whole; one byte more
+    fails the run, with the same message (file, line) whether the scan or the loop (a comment) reads it."""
+    node, accepted = NODES[case]
+    if case.endswith("between customers"):
+        doc = wrap(C1, b"\n" + node + b"\n", b"<customer><customercode>C2</customercode></customer>")
+    else:
+        doc = wrap(C1, b"<customer><customercode>C2</customercode>\n<customernote>" + node + b"</customernote>"
+                       b"<customername>N</customername></customer>")
+    outcomes = []
+    for comment in (b"", b"<!-- sends it to the loop -->"):
+        path = tmp_path / f"customers{len(comment)}.xml"
+        path.write_bytes(doc.replace(b"</customer>", b"</customer>" + comment, 1))
+        if not comment:
+            assert (scanned(path.read_bytes()) is None) == (len(node) > L)     # the scan reads what it can
+        try:
+            r = normalize_customers(path)
+            outcomes.append(("read", list(r.customers["CustomerNote"])))
+        except CustomersXmlError as exc:
+            # libxml2's line: where the text passes the limit (white space: where it ends)
+            assert exc.path == str(path) and exc.line == (6 if case.endswith("customers") else 4), str(exc)
+            outcomes.append(("refused", str(exc).replace(str(path), "FILE")))
+    assert outcomes[0] == outcomes[1]
+    if accepted:
+        note = unescape(node.decode()) if b"&" in node else node.decode()
+        assert outcomes[0] == ("read", [None, note])
+    else:
+        assert outcomes[0][0] == "refused" and f"longer than {L:,} bytes" in outcomes[0][1], outcomes[0]

@@ -210,3 +210,66 @@ def test_halves_without_customers(tmp_path, monkeypatch, spy, kind):
     got = normalize_customers(path)
     assert spy == [True]
     assert_same(got, expected)
+
+
+# --- the text node limit (SPEC §4) and element names in any case (SPEC §3) ------------------------------
+
+LIMIT = 10_000_000           # lib.xml.TEXT_NODE_LIMIT
+
+
+@pytest.mark.parametrize("size", [LIMIT, 12_000_000], ids=["at the limit", "12 MB"])
+@pytest.mark.parametrize("half", ["A", "B"])
+def test_large_text_node_with_split(tmp_path, monkeypatch, spy, half, size):
+    """A note of ``LIMIT`` bytes is read whole by the split; one of 12 MB fails the run exactly as the single
+    pass does (the half that holds it falls back), in either half."""
+    lines = mixed_text(tmp_path, 200).splitlines(True)
+    at = 10 if half == "A" else len(lines) - 10
+    monkeypatch.setattr(split, "CUT_FRACTION", 0.9 if half == "A" else 0.01)     # the node is in that half
+    lines.insert(at, f"<customer><customercode>BIG</customercode><customername>b</customername>\n"
+                     f"<customernote>{'n' * size}</customernote></customer>\n")
+    path = tmp_path / "customers.xml"
+    path.write_text("".join(lines), "utf-8")
+    if size <= LIMIT:
+        got = normalize_customers(path)
+        assert spy == [True]
+        assert_same(got, single(monkeypatch, path))
+        assert len(got.customers.set_index("CustomerCode").loc["BIG", "CustomerNote"]) == size
+        return
+    with pytest.raises(CustomersXmlError) as info:
+        normalize_customers(path)
+    assert spy == [False]
+    assert info.value.line == at + 2 and f"longer than {LIMIT:,} bytes" in str(info.value)
+    with pytest.raises(CustomersXmlError) as again:
+        single(monkeypatch, path)
+    assert str(again.value) == str(info.value)
+
+
+def test_duplicates_across_the_cut_in_mixed_spellings(tmp_path, monkeypatch, spy):
+    """Every element name spelled at random (``customer`` too: the cut is found in any spelling), codes
+    repeated within and across the halves: the split keeps the last occurrence of each code, reports the
+    others, and gives the frames of the single pass and of the same file in lower case."""
+    import random
+
+    from .xmlbuild import random_case, respell
+    text = dup_text(tmp_path)
+    lower = tmp_path / "lower.xml"
+    lower.write_text(text, "utf-8")
+    path = tmp_path / "customers.xml"
+    others, count = random_case(random.Random(7)), []
+
+    def spell(name):
+        if name != "customer":
+            return others(name)
+        count.append(1)         # the first spelling (what the cut is looked for by) only once
+        return "customer" if len(count) == 1 else ["CUSTOMER", "cUstomer", "Customer", "CusTomeR"][len(count) % 4]
+    path.write_bytes(respell(text.encode("utf-8"), spell))
+    assert path.read_bytes().count(b"<customer>") == 1
+    expected = single(monkeypatch, lower)
+    got = normalize_customers(path)
+    assert spy == [True]
+    assert_same(got, single(monkeypatch, path))
+    assert_same(got, expected)
+    c = got.customers.set_index("CustomerCode")
+    assert c.loc["C0000010", "CustomerName"] == "dup late" and c.loc["TRIPLE", "CustomerName"] == "dup t3"
+    dups = got.warnings[got.warnings["Field"] == "CustomerCode"]
+    assert (dups["CustomerCode"] == "TRIPLE").sum() == 2

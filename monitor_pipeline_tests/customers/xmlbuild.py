@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from xml.sax.saxutils import escape, quoteattr
 
 PREFIX = {"inv": "invoice", "vis": "visit", "del": "delivery"}
@@ -48,3 +49,33 @@ def document(*customers: str, encoding: str | None = None, root: str = "customer
     decl = f'<?xml version="1.0" encoding="{encoding}"?>\n' if encoding else ""
     text = decl + f"<{root}>\n" + "\n".join(customers) + f"\n</{root}>\n"
     return text.encode(encoding or "utf-8")
+
+
+_TAG = re.compile(rb"<(/?)([A-Za-z_][A-Za-z0-9_.-]*)([^<>]*?)(/?)>")
+XML_VALUED = {"dynamicfreefields", "freefields"}      # their content is the value (SPEC §3): kept as it is
+
+
+def respell(xml: bytes, spell) -> bytes:
+    """``xml`` with every element name written as ``spell(name)`` says (element names match
+    case-insensitively, SPEC §3), each end tag as its start tag; not inside an XML-valued field. For
+    documents without comments, CDATA or a ``>`` in an attribute value (as ``document`` and
+    ``benchmarks.generate`` write them)."""
+    open_names: list[tuple[bytes, bool]] = []       # (spelling, inside an XML-valued field)
+
+    def one(m):
+        close, name, rest, empty = m.groups()
+        if close:
+            return b"</" + open_names.pop()[0] + rest + b">"
+        inside = bool(open_names) and open_names[-1][1]
+        new = name if inside else spell(name.decode("ascii")).encode("ascii")
+        if not empty:
+            open_names.append((new, inside or name.decode("ascii").lower() in XML_VALUED))
+        return b"<" + new + rest + empty + b">"
+    out = _TAG.sub(one, xml)
+    assert not open_names
+    return out
+
+
+def random_case(rng):
+    """A ``spell`` for ``respell``: each letter upper or lower case at random (``rng``: random.Random)."""
+    return lambda name: "".join(c.upper() if rng.random() < 0.5 else c.lower() for c in name)
