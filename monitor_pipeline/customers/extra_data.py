@@ -45,14 +45,6 @@ _NEWLINE = re.compile(r"\r\n|\r|\n")
 _BOM = b"\xef\xbb\xbf"
 
 
-def extra_data_error(name: str, line: int | None, problem: str) -> ExtraDataError:
-    """An ExtraDataError whose message is ``<name>, line <n>: <problem>``; ``path``, ``line`` and
-    ``problem`` are attributes, so a caller that knows where the file came from (the server) can say so."""
-    err = ExtraDataError(f"{name}, line {line}: {problem}" if line else f"{name}: {problem}")
-    err.path, err.line, err.problem = name, line, problem
-    return err
-
-
 def read_extra_data(source: str | Path | bytes | None) -> pd.DataFrame | None:
     """The CSV as an all-string frame with its own (trimmed) headers; None when there is no file.
 
@@ -72,7 +64,7 @@ def read_extra_data(source: str | Path | bytes | None) -> pd.DataFrame | None:
         try:
             data, name = path.read_bytes(), str(path)
         except OSError as exc:
-            raise extra_data_error(str(path), None, f"cannot be read: {exc.strerror or exc}") from None
+            raise ExtraDataError(str(path), None, f"cannot be read: {exc.strerror or exc}") from None
     try:
         text = data.decode("utf-8-sig")
         utf8 = data[len(_BOM):] if data.startswith(_BOM) else data
@@ -111,17 +103,17 @@ def _check_names(name: str, line: int, fields: list[str]) -> tuple[list[str], bo
     seen: dict[tuple[str, str], int] = {}
     for i, col in enumerate(names):
         if not col:
-            raise extra_data_error(name, line, f"column {i + 1} of the header has no name")
+            raise ExtraDataError(name, line, f"column {i + 1} of the header has no name")
         low = col.lower()
         key = ("column", _ALIASES[low]) if low in _ALIASES else ("unknown", low)
         if key in seen:
             first = names[seen[key]]
             alias = " (FixedItemFilter is another name for ItemFilter)" if first.lower() != low else ""
-            raise extra_data_error(name, line, f"column {i + 1} {cut(col)!r} repeats column {seen[key] + 1} "
+            raise ExtraDataError(name, line, f"column {i + 1} {cut(col)!r} repeats column {seen[key] + 1} "
                                                f"{cut(first)!r}{alias}; each column may occur once")
         seen[key] = i
     if ("column", "CustomerCode") not in seen:
-        raise extra_data_error(name, line, "the header has no CustomerCode column")
+        raise ExtraDataError(name, line, "the header has no CustomerCode column")
     return names, terminated
 
 
@@ -129,7 +121,7 @@ def _read(text: str, utf8: bytes, name: str) -> pd.DataFrame:
     delimiter = _delimiter(text)
     header_line, header_end, fields = next(_records(text, delimiter), (0, 0, []))
     if not fields:
-        raise extra_data_error(name, None, "is empty (no header row)")
+        raise ExtraDataError(name, None, "is empty (no header row)")
     names, terminated = _check_names(name, header_line, fields)
     width = len(fields)
     if text.count('"') % 2:
@@ -168,13 +160,13 @@ def _read(text: str, utf8: bytes, name: str) -> pd.DataFrame:
         if len(body) == 0 or "Empty CSV file" in str(exc):
             table = pa.table({c: pa.array([], pa.string()) for c in columns})
         else:
-            raise extra_data_error(name, None, f"not a readable CSV file: {cut(str(exc))}") from None
+            raise ExtraDataError(name, None, f"not a readable CSV file: {cut(str(exc))}") from None
     if terminated:
         last = pc.utf8_trim_whitespace(table.column(width - 1))
         filled = pc.not_equal(last, "").to_numpy(zero_copy_only=False)
         if filled.any():
             line = _line_of_row(text, delimiter, int(np.flatnonzero(filled)[0]))
-            raise extra_data_error(name, line, f"a value after the last column: the header ends with "
+            raise ExtraDataError(name, line, f"a value after the last column: the header ends with "
                                                f"'{delimiter}', so the field after its last name must stay empty")
         table = table.drop_columns([columns[-1]])
     frame = table.to_pandas(types_mapper={pa.string(): _STR, pa.large_string(): _STR}.get)
@@ -193,8 +185,8 @@ def _wrong_width(text: str, name: str, delimiter: str, width: int, terminated: b
                 problem += f" (it ends with '{delimiter}', so every line must end with '{delimiter}' too)"
             elif len(fields) == width + 1 and fields[-1].strip() == "":
                 problem += f" (a '{delimiter}' at the end of the line?)"
-            return extra_data_error(name, line, problem)
-    return extra_data_error(name, None, f"a row does not have the {width} fields of the header")
+            return ExtraDataError(name, line, problem)
+    return ExtraDataError(name, None, f"a row does not have the {width} fields of the header")
 
 
 def _line_of_row(text: str, delimiter: str, row: int) -> int | None:
@@ -217,7 +209,7 @@ def _refuse_unclosed_quote(text: str, name: str, delimiter: str) -> None:
             end = reader.line_num
     except csv.Error as exc:
         if "unexpected end of data" in str(exc):
-            raise extra_data_error(name, end + 1, "a quoted field starts in this row and is never closed "
+            raise ExtraDataError(name, end + 1, "a quoted field starts in this row and is never closed "
                                                   "(a '\"' is missing)") from None
         # any other strictness complaint (text after a closing quote) is read leniently, as before
 

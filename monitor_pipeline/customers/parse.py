@@ -257,6 +257,7 @@ def _peek(stream, name: str) -> tuple[bytes, str | None]:
 
     Returns the bytes consumed and the spelling of the first ``customer`` element (or None).
     """
+    etree.clear_error_log()  # libxml2's log is per thread and keeps earlier parses' errors (_syntax_error reads it)
     parser = etree.XMLPullParser(events=("start",), **PARSER_OPTIONS)
     consumed: list[bytes] = []
     total, root_seen = 0, False
@@ -317,6 +318,7 @@ def _extract(stream, tags: set) -> RawCustomers:
     The iterparse filter reports the customers spelled as in ``tags`` (the first customer's spelling and
     the usual ones); a customer spelled otherwise is found among the root's children before the next
     one reported (or after the last) and extracted in its place, so spelling never changes the order."""
+    etree.clear_error_log()  # only this parse's errors in the log _syntax_error reads
     extractor = _Extractor()
     pos = since_drop = 0
     root = done = None            # done: the root child extracted last (None: before the first child)

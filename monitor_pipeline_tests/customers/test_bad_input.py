@@ -122,3 +122,15 @@ def test_row_level_problems_do_not_raise():
 def test_empty_root_is_fine():
     r = normalize_customers(b"<customers/>")
     assert r.customers.empty and r.addresses.empty and r.source_format == {"flat": 0, "nested": 0, "mixed": 0}
+
+
+def test_an_earlier_files_error_never_names_this_files_line(tmp_path):
+    """libxml2's error log is per thread and outlives a parse: the error of a file parsed before must not
+    be reported for this one (it named line 142 of another file for an undefined entity on line 3)."""
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "customers.xml").write_bytes(b"<customers>\n" + b"<x>\n" * 140 + b"<b></c>")
+    with pytest.raises(CustomersXmlError, match="line 142"):
+        normalize_customers(other / "customers.xml")
+    raises(tmp_path, b"<customers>\n" + GOOD.encode() * 3 + b"\n<customer><a>&undefined;</a></customer></customers>",
+           3, "malformed")
