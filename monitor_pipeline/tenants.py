@@ -30,10 +30,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from monitor_pipeline.errors import ConfigError
 from monitor_pipeline.lib.env import env_str
+from monitor_pipeline.transport.config import parse_url, refuse_credentials
 
 TENANTS_FILE_VARIABLE = "MONITOR_TENANTS_FILE"
 
@@ -65,6 +66,13 @@ class MonitorServer(_Strict):
     customers_folder: str = ""
     extra_data_folder: str | None = None
 
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str) -> str:
+        # at load, as MONITOR_FTP_URL at start; the message never shows the URL's user info
+        parse_url(url, "the Monitor URL", "username/username_env and password_env")
+        return url
+
     @property
     def host(self) -> str:
         parts = urlsplit(self.url)
@@ -76,6 +84,12 @@ class App4SalesServer(_Strict):
     username: str = ""
     username_env: str | None = None
     password_env: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str) -> str:
+        refuse_credentials(url.strip(), "the App4Sales URL", "username/username_env and password_env")
+        return url
 
     @property
     def host(self) -> str:

@@ -5,31 +5,39 @@ transport. Steps, in order:
 
 1. look up the App4Sales-generated CustomerCode — any error aborts the export;
 2. check the code is a safe file name and the XML is well-formed (hardened parser);
-3. upload the XML bytes unchanged to ``customers/<CustomerCode>.xml`` under the base folder,
-   atomically (temporary name in the same folder, then rename; the folder is created if
-   missing), retrying transient transfer failures with exponential backoff;
-4. post ``SUCCESS_CUSTOMER:<CustomerCode>`` — or ``{"Error": …}`` with the exception's class and
+3. look at the target folder first: a file is never destroyed or replaced (SPEC §6).
+   ``customers/<CustomerCode>.xml`` with the same bytes means "already delivered" (a re-executed
+   run, a lost reply): success, no second upload. With other bytes, or another file whose name
+   equals it ignoring case (``ABC123.xml`` for ``abc123``), it is a collision: nothing is uploaded;
+4. otherwise upload the XML bytes unchanged to ``customers/<CustomerCode>.xml`` under the base
+   folder, atomically (temporary name in the same folder, then a rename that does not replace a
+   file that appeared meanwhile; the folder is created if missing), retrying transient transfer
+   failures with exponential backoff;
+5. post ``SUCCESS_CUSTOMER:<CustomerCode>`` — or ``{"Error": …}`` with the exception's class and
    message — to App4Sales.
 
 On failure the error is posted first, then ``ExportError`` is raised. Nothing is uploaded when
-steps 1–2 fail. Messages never contain a password: the transport and client keep secrets out
+steps 1–3 fail. Messages never contain a password: the transport and client keep secrets out
 of their errors, and ``secrets`` passed here are redacted as a second line of defence.
 """
 
 from __future__ import annotations
 
 import hashlib
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from monitor_pipeline.export.filenames import UnsafeFileNameError, validate_customer_code
 from monitor_pipeline.export.xml_check import MalformedCustomerXmlError, check_well_formed, encode_customer_xml
 from monitor_pipeline.lib.redact import redact
 from monitor_pipeline.lib.retry import RetryPolicy
-from monitor_pipeline.transport.errors import TransportError
+from monitor_pipeline.transport.base import RemoteExistsError
+from monitor_pipeline.transport.errors import RemoteNotFoundError, TransportError
 
 EXPORT_FOLDER = "customers"
 SUCCESS_PREFIX = "SUCCESS_CUSTOMER:"
@@ -56,10 +64,17 @@ class ExportResult:
     sha256: str
     message: str  # what was posted to App4Sales
     attempts: int  # upload attempts used
+    uploaded: bool = True  # False: the same bytes were already there (delivered before), nothing uploaded
+
+
+class ExportCollisionError(Exception):
+    """The target name is taken by another file (other bytes, or a name equal ignoring case): the
+    export would destroy it, so nothing is uploaded and the file is left as it is (SPEC §6)."""
 
 
 class ExportError(Exception):
-    """The export failed. ``stage``: lookup, validate, upload or report; ``posted``: the error reached App4Sales."""
+    """The export failed. ``stage``: lookup, validate, collision, upload or report; ``posted``: the error
+    reached App4Sales."""
 
     def __init__(self, message: str, *, stage: str, customer_guid: str, customer_code: str | None = None,
                  posted: bool = False, post_error: str | None = None, cause: BaseException | None = None):
@@ -92,6 +107,61 @@ def describe_exception(exc: BaseException, secrets: Iterable[str | None] = ()) -
 
 def remote_path_for(code: str) -> str:
     return f"{EXPORT_FOLDER}/{validate_customer_code(code)}.xml"
+
+
+def _same_bytes(transport: Any, path: str, data: bytes) -> bool:
+    """Does ``path`` hold exactly ``data``? The size first; only an equal size is downloaded and compared."""
+    if transport.stat(path).size != len(data):
+        return False
+    with tempfile.TemporaryDirectory(prefix="monitor-export-") as folder:
+        local = Path(folder) / "existing.xml"
+        transport.download(path, local)
+        return local.read_bytes() == data
+
+
+def already_delivered(transport: Any, path: str, data: bytes, where: str = "") -> bool:
+    """True when ``path`` already holds ``data``; False when neither it nor a case variant exists.
+
+    Raises ``ExportCollisionError`` when the name is taken: by a file with other bytes, or by a file
+    whose name equals it ignoring case (the same file on a case-insensitive server, SPEC §6).
+    """
+    folder, name = path.rsplit("/", 1)
+    try:
+        names = transport.listdir(folder)
+    except RemoteNotFoundError as exc:
+        if exc.kind == "folder":
+            return False  # no folder yet: nothing can collide
+        raise
+    if name in names:
+        if _same_bytes(transport, path, data):
+            return True
+        raise ExportCollisionError(
+            f"{path} already exists{where} with other content than this customer's XML ({len(data)} bytes); "
+            "it was left as it is and nothing was uploaded")
+    variants = [other for other in names if other != name and other.casefold() == name.casefold()]
+    if variants:
+        raise ExportCollisionError(
+            f"{folder}/{variants[0]} already exists{where}, which is the same file as {path} on a "
+            "case-insensitive server; it was left as it is and nothing was uploaded")
+    return False
+
+
+def deliver(transport: Any, path: str, data: bytes, where: str = "") -> bool:
+    """Upload ``data`` to ``path`` unless it is already there; True when uploaded now.
+
+    The upload never replaces a file. When the target turns up during the upload (our own rename
+    whose reply was lost and was retried, or a concurrent run of the same customer), the folder is
+    looked at again: the same bytes are a delivery, other bytes a collision.
+    """
+    if already_delivered(transport, path, data, where):
+        return False
+    try:
+        transport.upload_atomic(data, path, make_dirs=True, overwrite=False)
+    except RemoteExistsError:
+        if already_delivered(transport, path, data, where):
+            return False
+        raise
+    return True
 
 
 def export_new_customer(
@@ -152,14 +222,14 @@ def export_new_customer(
         raise fail("validate", f"Customer {guid} ({code}) not exported, nothing uploaded: {exc}", code=code,
                    cause=exc) from exc
 
-    # 3. Atomic upload with retries of transient failures.
+    # 3./4. Never replace a file; atomic upload with retries of transient failures.
     attempts = 0
 
-    def upload() -> None:
+    def upload() -> bool:
         nonlocal attempts
         attempts += 1
         with transport_factory() as transport:
-            transport.upload_atomic(data, path, make_dirs=True)
+            return deliver(transport, path, data, where)
 
     def on_retry(attempt: int, exc: BaseException, wait: float) -> None:
         say(f"upload attempt {attempt} of {path}{where} failed ({describe_exception(exc, secrets)}); "
@@ -167,22 +237,28 @@ def export_new_customer(
 
     policy = RetryPolicy(attempts=max(1, retry_attempts), base=retry_backoff_seconds, cap=retry_max_seconds,
                          sleep=sleep)
+    transient = lambda exc: isinstance(exc, TransportError) and bool(exc.transient)  # noqa: E731
     try:
-        policy.call(upload, is_transient=lambda exc: isinstance(exc, TransportError) and bool(exc.transient),
-                    on_retry=on_retry)
+        uploaded = policy.call(upload, is_transient=transient, on_retry=on_retry)
+    except ExportCollisionError as exc:
+        raise fail("collision", f"Customer {guid} ({code}) not exported: {exc}", code=code, cause=exc) from exc
     except Exception as exc:  # noqa: BLE001 - every upload failure is reported with its details
         tries = f" after {attempts} attempts" if attempts > 1 else ""
         raise fail("upload", f"Upload of {path}{where} failed{tries}: {describe_exception(exc, secrets)}",
                    code=code, cause=exc) from exc
+    if not uploaded:
+        say(f"{path}{where} already holds exactly this customer's XML: delivered before, not uploaded again")
 
-    # 4. Report success.
+    # 5. Report success.
     message = f"{SUCCESS_PREFIX}{code}"
     try:
         client.post_result(guid, result=message)
     except Exception as exc:  # noqa: BLE001
+        done = "was uploaded" if uploaded else "was already delivered"
         raise ExportError(
-            redact(f"{path} was uploaded{where}, but reporting {message} to App4Sales failed: "
+            redact(f"{path} {done}{where}, but reporting {message} to App4Sales failed: "
                    f"{describe_exception(exc, secrets)}", *secrets),
             stage="report", customer_guid=guid, customer_code=code, cause=exc) from exc
     return ExportResult(customer_guid=guid, customer_code=code, remote_path=path, bytes=len(data),
-                        sha256=hashlib.sha256(data).hexdigest(), message=message, attempts=attempts)
+                        sha256=hashlib.sha256(data).hexdigest(), message=message, attempts=attempts,
+                        uploaded=uploaded)

@@ -6,6 +6,11 @@ it and the XML, uploads ``customers/<CustomerCode>.xml`` atomically and reports 
 App4Sales (``monitor_pipeline.export.export_new_customer``). A failure is posted to App4Sales
 first, then fails the run with the same message.
 
+A file in Monitor's folder is never replaced (SPEC §6): re-executing a run whose upload had
+succeeded (e.g. its result post failed) finds the same bytes there, uploads nothing and posts
+SUCCESS; another file under that name (other bytes, or the name in another case) fails the run
+with stage ``collision`` and is left as it is.
+
 Transient transfer failures are retried inside the op: the transport retries each connect/upload
 (4 tries, reconnecting), and the export retries the whole upload on a fresh connection
 (``retry_attempts``, default 3, backoff 2 s doubling) — not with a Dagster ``RetryPolicy``: a
@@ -63,7 +68,7 @@ def _tag_run(context: dg.OpExecutionContext, tags: dict[str, str]) -> None:
     description="Upload one new App4Sales customer's XML to Monitor as customers/<CustomerCode>.xml and report "
                 "SUCCESS_CUSTOMER:<CustomerCode> (or the error) back to App4Sales.",
     tags=FLOW_TAGS,
-    out=dg.Out(dict, description="customer_guid, customer_code, remote_path, bytes, sha256, message"),
+    out=dg.Out(dict, description="customer_guid, customer_code, remote_path, bytes, sha256, message, uploaded"),
 )
 def export_new_customer_op(
     context: dg.OpExecutionContext,
@@ -102,7 +107,8 @@ def export_new_customer_op(
                 allow_retries=False,
             ) from None
     _tag_run(context, {"customer_code": result.customer_code})
-    context.log.info(f"Uploaded {result.remote_path} ({result.bytes} bytes) and posted {result.message}")
+    done = "Uploaded" if result.uploaded else "Already delivered (same bytes there, not uploaded again):"
+    context.log.info(f"{done} {result.remote_path} ({result.bytes} bytes) and posted {result.message}")
     context.add_output_metadata({
         "customer_guid": result.customer_guid,
         "customer_code": result.customer_code,
@@ -112,11 +118,12 @@ def export_new_customer_op(
         "sha256": result.sha256,
         "message_posted": result.message,
         "upload_attempts": result.attempts,
+        "already_delivered": not result.uploaded,
     })
     return {
         "customer_guid": result.customer_guid, "customer_code": result.customer_code,
         "remote_path": result.remote_path, "bytes": result.bytes, "sha256": result.sha256,
-        "message": result.message,
+        "message": result.message, "uploaded": result.uploaded,
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 
@@ -80,3 +81,14 @@ def env_json_object(name: str, environ: Mapping[str, str] | None = None) -> dict
     if not isinstance(parsed, dict):
         raise ConfigError(f"{name} must be a JSON object, got {type(parsed).__name__}")
     return parsed
+
+
+def env_at_least(name: str, default: float, low: float, environ: Mapping[str, str] | None = None, *,
+                 unit: str = "") -> float:
+    """A finite number ≥ ``low`` (``default`` when unset); the error names the variable and the bound."""
+    value = env_float(name, default, environ)
+    if not math.isfinite(value):
+        raise ConfigError(f"{name}={value} is not a finite number")
+    if value < low:
+        raise ConfigError(f"{name}={value:g} must be at least {low:g}{unit}")
+    return value

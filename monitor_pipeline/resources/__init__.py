@@ -13,13 +13,14 @@ from pathlib import Path
 import dagster as dg
 
 from monitor_pipeline.lib import defaults
-from monitor_pipeline.lib.env import env_bool, env_float, env_str
+from monitor_pipeline.lib.env import env_at_least, env_bool, env_float, env_str
 from monitor_pipeline.resources.app4sales import App4SalesApi
 from monitor_pipeline.resources.connector_settings import ConnectorSettings
 from monitor_pipeline.resources.file_transport import MonitorFileTransport
 from monitor_pipeline.resources.storage import MonitorStorage
 from monitor_pipeline.tenants import tenants_file
 from monitor_pipeline.transport import TransportConfig
+from monitor_pipeline.transport.config import DEFAULT_MIN_RATE, DEFAULT_RATE_WINDOW
 
 __all__ = ["App4SalesApi", "ConnectorSettings", "MonitorFileTransport", "MonitorStorage", "build_resources",
            "storage_dir", "state_dir"]
@@ -62,6 +63,8 @@ def monitor_ftp_from_env() -> MonitorFileTransport:
         sftp_insecure_accept_unknown_host_key=env_bool("MONITOR_SFTP_INSECURE_ACCEPT_UNKNOWN_HOST_KEY", False),
         connect_timeout=env_float("MONITOR_FTP_CONNECT_TIMEOUT", 15.0, low=0.1),
         read_timeout=env_float("MONITOR_FTP_READ_TIMEOUT", 60.0, low=0.1),
+        min_rate=env_at_least("MONITOR_FTP_MIN_RATE", DEFAULT_MIN_RATE, 0, unit=" B/s (0: no minimum)"),
+        rate_window=env_at_least("MONITOR_FTP_RATE_WINDOW", DEFAULT_RATE_WINDOW, 0.1, unit=" s"),
         tenants_file=tenants_file(),
     )
 

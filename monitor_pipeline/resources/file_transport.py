@@ -10,6 +10,7 @@ from pydantic import Field
 
 from monitor_pipeline.tenants import tenant_entry
 from monitor_pipeline.transport import Transport, TransportConfig, open_transport
+from monitor_pipeline.transport.config import DEFAULT_MIN_RATE, DEFAULT_RATE_WINDOW
 
 
 class MonitorFileTransport(dg.ConfigurableResource):
@@ -30,8 +31,12 @@ class MonitorFileTransport(dg.ConfigurableResource):
     host_key: str | None = Field(default=None, description="pinned SFTP host key, SHA256:…")
     private_key: str | None = None
     sftp_insecure_accept_unknown_host_key: bool = False
-    connect_timeout: float = 15.0
-    read_timeout: float = 60.0
+    connect_timeout: float = Field(default=15.0, description="MONITOR_FTP_CONNECT_TIMEOUT: seconds for the whole "
+                                   "connect (TCP, TLS/SSH handshake, login)")
+    read_timeout: float = Field(default=60.0, description="MONITOR_FTP_READ_TIMEOUT: longest pause of a transfer")
+    min_rate: float = Field(default=DEFAULT_MIN_RATE, description="MONITOR_FTP_MIN_RATE: bytes/s a transfer must "
+                            "average over rate_window (0: no minimum)")
+    rate_window: float = Field(default=DEFAULT_RATE_WINDOW, description="MONITOR_FTP_RATE_WINDOW: seconds")
     tenants_file: str | None = Field(default=None, description="MONITOR_TENANTS_FILE; per-tenant servers")
 
     def for_tenant(self, tenant: str | None) -> MonitorFileTransport:
@@ -44,7 +49,8 @@ class MonitorFileTransport(dg.ConfigurableResource):
             url=server.url, username=entry.monitor_username(), password=entry.monitor_password(),
             active=server.active, tls=server.tls, ca_file=server.ca_file, known_hosts=server.known_hosts,
             host_key=server.host_key, private_key=server.private_key,
-            connect_timeout=self.connect_timeout, read_timeout=self.read_timeout,
+            connect_timeout=self.connect_timeout, read_timeout=self.read_timeout, min_rate=self.min_rate,
+            rate_window=self.rate_window,
         )
 
     def transport_config(self) -> TransportConfig:
@@ -53,7 +59,8 @@ class MonitorFileTransport(dg.ConfigurableResource):
             tls=self.tls, ca_file=self.ca_file, tls_insecure_skip_verify=self.tls_insecure_skip_verify,
             known_hosts=self.known_hosts, host_key=self.host_key, private_key=self.private_key,
             sftp_insecure_accept_unknown_host_key=self.sftp_insecure_accept_unknown_host_key,
-            connect_timeout=self.connect_timeout, read_timeout=self.read_timeout,
+            connect_timeout=self.connect_timeout, read_timeout=self.read_timeout, min_rate=self.min_rate,
+            rate_window=self.rate_window,
         )
         config.validate()
         return config

@@ -24,12 +24,22 @@ class TransientTransportError(TransportError):
     transient = True
 
 
+class SlowTransferError(TransientTransportError):
+    """A transfer moved fewer bytes than MONITOR_FTP_MIN_RATE over MONITOR_FTP_RATE_WINDOW: the server
+    or the network is stalling (SPEC §2). Transient: the connection is dropped and the transfer retried."""
+
+
 class TransportAuthError(TransportError):
     """The server rejected the credentials."""
 
 
 class HostKeyError(TransportError):
     """The SFTP server's host key is unknown, changed, or does not match the pinned fingerprint."""
+
+
+class HostKeyChangedError(HostKeyError):
+    """known_hosts has a key for the SFTP server, and the server presented another one (of the same or
+    another key type). Never accepted, whatever MONITOR_SFTP_INSECURE_ACCEPT_UNKNOWN_HOST_KEY says."""
 
 
 class TLSVerificationError(TransportError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ftplib
 import logging
 import posixpath
+import socket
 import ssl
 from datetime import datetime, timezone
 
@@ -14,6 +15,7 @@ from monitor_pipeline.transport.errors import (TLSVerificationError, TransientTr
 from monitor_pipeline.transport.neterrors import network_error
 
 log = logging.getLogger("monitor_pipeline.transport")
+SEND_SLICE = 16 * 1024  # one TLS record; each send() returns as soon as the kernel takes a piece
 
 
 class _FTP(ftplib.FTP):
@@ -106,6 +108,16 @@ class FTPTransport(Transport):
             base = posixpath.normpath(posixpath.join(ftp.pwd(), base[2:])) if base != "~" else ftp.pwd()
         self._base = base
 
+    def _abort(self) -> None:
+        """Shut the control connection down (from any thread): a blocked read, TLS handshake or login fails."""
+        super()._abort()
+        sock = getattr(self._ftp, "sock", None)
+        if sock is not None:
+            try:
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the raw socket, also under TLS
+            except OSError:
+                pass
+
     def _disconnect(self) -> None:
         ftp, self._ftp = self._ftp, None
         if ftp is None:
@@ -151,9 +163,16 @@ class FTPTransport(Transport):
 
     def _download_to(self, remote: str, sink: _Guarded) -> RemoteStat:
         stat = self._stat(remote)
+        pace = sink.pace
+
+        def received(data: bytes) -> None:  # once per recv() on the data connection
+            sink.write(data)
+            pace.advance(len(data))
+
         self.ftp.transfer_open = False
+        pace.begin()
         try:
-            self.ftp.retrbinary(f"RETR {remote}", sink.write, blocksize=CHUNK)
+            self.ftp.retrbinary(f"RETR {remote}", received, blocksize=CHUNK)
         except BaseException as exc:
             self._after_failed_transfer(exc)
             raise
@@ -187,16 +206,36 @@ class FTPTransport(Transport):
     def _write_file(self, remote: str, reader: _Guarded) -> None:
         self.ftp.transfer_open = False
         try:
-            self.ftp.storbinary(f"STOR {remote}", reader, blocksize=CHUNK)
+            self._store(f"STOR {remote}", reader)
         except BaseException as exc:
             self._after_failed_transfer(exc)
             raise
+
+    def _store(self, cmd: str, reader: _Guarded) -> None:
+        """``storbinary`` sending in slices with ``send()``, so each call is bounded by the read timeout
+        (``sendall`` of a whole chunk must finish within one timeout) and the pace sees every piece."""
+        ftp, pace = self.ftp, reader.pace
+        ftp.voidcmd("TYPE I")
+        pace.begin()
+        with ftp.transfercmd(cmd) as conn:
+            while data := reader.read(CHUNK):
+                view = memoryview(data)
+                while view:
+                    sent = conn.send(view[:SEND_SLICE])
+                    view = view[sent:]
+                    pace.advance(sent)
+            if isinstance(conn, ssl.SSLSocket):
+                conn.unwrap()
+        ftp.voidresp()
 
     def _after_failed_transfer(self, exc: BaseException) -> None:
         """After a transfer interrupted on our side the server still owes a reply (226/426); read it or
         give up the connection, so the next command (the cleanup) is not confused by it."""
         if isinstance(exc, ftplib.Error):
             return  # the failure *was* the server's reply: nothing is pending
+        if isinstance(exc, (TransportError, TimeoutError)):
+            self._broken = True  # stalled or silent (pace.py, read timeout): do not wait on this server again
+            return
         if not self.ftp.transfer_open:
             self._broken = True  # failed on the control connection itself
             return
@@ -211,20 +250,23 @@ class FTPTransport(Transport):
             if not self._broken and self._ftp is not None and self._ftp.sock is not None:
                 self._ftp.sock.settimeout(self.config.read_timeout)
 
-    def _replace(self, tmp: str, target: str) -> None:
-        try:
-            self.ftp.rename(tmp, target)
-        except ftplib.error_perm:
-            if not self._exists_file(target):
-                raise
-            # this server does not rename over an existing file: delete it, then rename
-            self.ftp.delete(target)
-            self.ftp.rename(tmp, target)
+    def _rename(self, src: str, dst: str) -> None:
+        """RNFR/RNTO. Most servers replace an existing ``dst``, some (IIS) refuse; FTP has no rename
+        that is guaranteed not to replace, so ``_rename_noreplace`` is the base class's check-then-rename."""
+        self.ftp.rename(src, dst)
 
-    def _exists_file(self, remote: str) -> bool:
+    def _exists(self, remote: str) -> bool:
+        """SIZE answers for a file (also under another case on a case-insensitive server); where SIZE is
+        not implemented, the parent folder's listing decides."""
         try:
             return self._size(remote) is not None
-        except ftplib.error_perm:
+        except ftplib.error_perm as exc:
+            if _reply_code(exc) not in ("500", "502", "504"):
+                return False  # 550: no such file (or not a plain file)
+        folder, name = posixpath.split(remote)
+        try:
+            return name in self._listdir(folder)
+        except _Missing:
             return False
 
     def _remove(self, remote: str) -> None:

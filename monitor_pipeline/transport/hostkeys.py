@@ -11,7 +11,7 @@ import shlex
 import paramiko
 
 from monitor_pipeline.transport.config import TransportConfig
-from monitor_pipeline.transport.errors import HostKeyError
+from monitor_pipeline.transport.errors import HostKeyChangedError, HostKeyError
 
 log = logging.getLogger("monitor_pipeline.transport")
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
@@ -57,7 +57,8 @@ def preferred_key_types(available: tuple[str, ...], known: dict[str, paramiko.PK
 
 def verify_host_key(config: TransportConfig, host: str, port: int, key: paramiko.PKey,
                     known: dict[str, paramiko.PKey]) -> None:
-    """Raise ``HostKeyError`` unless the server's ``key`` is trusted."""
+    """Raise ``HostKeyError`` unless the server's ``key`` is trusted: ``HostKeyChangedError`` when known_hosts
+    has another key for the server, of its type or of another type (accepting unknown keys never covers it)."""
     seen = fingerprint(key)
     kind = key.get_name()
     where = f"sftp server {host}:{port}"
@@ -76,10 +77,10 @@ def verify_host_key(config: TransportConfig, host: str, port: int, key: paramiko
     if kind in known:
         if known[kind] == key:
             return
-        raise HostKeyError(_changed(where, kind, seen, fingerprint(known[kind]), path, name, keyscan))
+        raise HostKeyChangedError(_changed(where, kind, seen, fingerprint(known[kind]), path, name, keyscan))
     if known:
         others = ", ".join(f"{k} {fingerprint(v)}" for k, v in known.items())
-        raise HostKeyError(_changed(where, kind, seen, others, path, name, keyscan))
+        raise HostKeyChangedError(_changed(where, kind, seen, others, path, name, keyscan))
     if config.sftp_insecure_accept_unknown_host_key:
         log.warning("MONITOR_SFTP_INSECURE_ACCEPT_UNKNOWN_HOST_KEY is set: accepting the UNVERIFIED %s host key %s "
                     "of %s; anyone on the network path could be impersonating the server", kind, seen, where)

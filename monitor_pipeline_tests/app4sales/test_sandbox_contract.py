@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 import uuid
 
 import pytest
@@ -270,11 +271,13 @@ def test_html_page_lists_customers_with_addresses_and_contacts(api, sandbox):
 def test_many_customers_page_quickly(sandbox):
     """2,000 customers in 20 batches, then the full index in 2 pages: the server is not quadratic."""
     client = sandbox.client()
+    started = time.monotonic()
     for b in range(20):
         client.upsert_customers([customer(f"M{b:02d}{i:03d}") for i in range(100)])
     before = client.request_count
     assert len(client.list_customers()) == 2000
     assert client.request_count - before == 2
+    assert time.monotonic() - started < 10.0  # about 0.2 s; a quadratic server would take far longer
 
 
 def test_fresh_sandbox_has_its_own_server_and_demo_administration(fresh_sandbox, sandbox):

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import hashlib
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
 from monitor_pipeline.export import ExportError, export_new_customer
-from monitor_pipeline.transport.errors import TransientTransportError, TransportAuthError, TransportError
+from monitor_pipeline.transport import RemoteStat
+from monitor_pipeline.transport.base import RemoteExistsError
+from monitor_pipeline.transport.errors import (RemoteNotFoundError, TransientTransportError, TransportAuthError,
+                                               TransportError)
 
 GUID = "0b9e0c1e-1111-4222-8333-444455556666"
 XML = '<?xml version="1.0" encoding="utf-8"?>\n<NewCustomers><Customer><name>Malmö AB</name></Customer></NewCustomers>'
@@ -31,20 +35,44 @@ class FakeClient:
 
 
 class FakeTransport:
-    def __init__(self, failures: list[Exception] | None = None):
+    """Files in a dict; ``upload_atomic`` refuses to overwrite like the real one with ``overwrite=False``.
+    ``sneak_in``: a file another writer creates while our upload is in flight."""
+
+    def __init__(self, failures: list[Exception] | None = None, files: dict[str, bytes] | None = None,
+                 sneak_in: tuple[str, bytes] | None = None):
         self.failures = list(failures or [])
-        self.files: dict[str, bytes] = {}
+        self.files: dict[str, bytes] = dict(files or {})
+        self.sneak_in = sneak_in
         self.opened = 0
+        self.uploads: list[str] = []
 
     @contextmanager
     def open(self):
         self.opened += 1
         yield self
 
-    def upload_atomic(self, source, path, *, make_dirs=True):
-        assert make_dirs
+    def listdir(self, folder):
+        names = [path.rsplit("/", 1)[1] for path in self.files if path.rsplit("/", 1)[0] == folder]
+        if not names:
+            raise RemoteNotFoundError(f"folder {folder!r} does not exist", path=folder, kind="folder")
+        return sorted(names)
+
+    def stat(self, path):
+        return RemoteStat(size=len(self.files[path]), mtime=None)
+
+    def download(self, path, local_path):
+        Path(local_path).write_bytes(self.files[path])
+
+    def upload_atomic(self, source, path, *, make_dirs=True, overwrite=True):
+        assert make_dirs and not overwrite  # the export never overwrites (SPEC §6)
         if self.failures:
             raise self.failures.pop(0)
+        if self.sneak_in:
+            name, data = self.sneak_in
+            self.files[name], self.sneak_in = data, None
+        if path in self.files:
+            raise RemoteExistsError(f"upload: file {path!r} appeared during the upload", path=path)
+        self.uploads.append(path)
         self.files[path] = bytes(source)
 
 
@@ -116,7 +144,7 @@ def test_lookup_error_aborts_before_upload():
     assert info.value.stage == "lookup"
 
 
-@pytest.mark.parametrize("code", ["../etc/x", "a/b", "..", ""])
+@pytest.mark.parametrize("code", ["../etc/x", "a/b", "..", "", "CON", "nul.txt"])
 def test_unsafe_code_aborts_before_upload(code):
     client, transport = FakeClient(code=code), FakeTransport()
     with pytest.raises(ExportError, match="not a|empty") as info:
@@ -147,3 +175,48 @@ def test_success_that_cannot_be_posted_fails_after_upload():
         run(client, transport)
     assert info.value.stage == "report"
     assert "customers/C00124.xml" in transport.files
+
+
+def test_same_bytes_already_there_is_success_without_a_second_upload():
+    """A re-executed run (or a retried attempt whose rename reply was lost) finds its own file."""
+    data = XML.encode("utf-8")
+    client, transport = FakeClient(), FakeTransport(files={"customers/C00124.xml": data})
+    result, _ = run(client, transport)
+    assert transport.uploads == [] and transport.files == {"customers/C00124.xml": data}
+    assert not result.uploaded and result.message == "SUCCESS_CUSTOMER:C00124"
+    assert client.posted == [{"guid": GUID, "result": "SUCCESS_CUSTOMER:C00124", "error": None}]
+
+
+@pytest.mark.parametrize("existing, named", [
+    ({"customers/C00124.xml": b"<other customer/>"}, "customers/C00124.xml"),
+    ({"customers/c00124.XML": b"<x/>"}, "customers/c00124.XML"),      # the same file on a case-insensitive server
+    ({"customers/c00124.xml": XML.encode("utf-8")}, "customers/c00124.xml"),  # even with the same bytes
+])
+def test_a_taken_name_is_a_collision_nothing_uploaded_error_posted(existing, named):
+    client, transport = FakeClient(), FakeTransport(files=existing)
+    with pytest.raises(ExportError) as info:
+        run(client, transport)
+    assert info.value.stage == "collision" and info.value.posted
+    assert transport.uploads == [] and transport.files == existing
+    assert [p["result"] for p in client.posted] == [None]
+    error = client.posted[0]["error"]
+    assert named in error and "left as it is" in error and "customers/C00124.xml" in error
+
+
+def test_file_appearing_during_the_upload_is_never_replaced():
+    client = FakeClient()
+    transport = FakeTransport(sneak_in=("customers/C00124.xml", b"written by someone else"))
+    with pytest.raises(ExportError) as info:
+        run(client, transport)
+    assert info.value.stage == "collision"
+    assert transport.files == {"customers/C00124.xml": b"written by someone else"} and transport.uploads == []
+    assert client.posted[-1]["result"] is None
+
+
+def test_own_file_appearing_during_the_upload_counts_as_delivered():
+    """E.g. a concurrent run of the same customer finished first: same bytes, so delivered once."""
+    data = XML.encode("utf-8")
+    client, transport = FakeClient(), FakeTransport(sneak_in=("customers/C00124.xml", data))
+    result, _ = run(client, transport)
+    assert not result.uploaded and transport.uploads == []
+    assert [p["result"] for p in client.posted] == ["SUCCESS_CUSTOMER:C00124"]

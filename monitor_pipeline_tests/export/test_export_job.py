@@ -2,12 +2,18 @@
 
 Every scenario runs over all four transports: pyftpdlib FTP, the paramiko SFTP server, OpenSSH
 sshd (``internal-sftp``) and ``file://``. The servers come from ``monitor_pipeline_tests.servers``
-(started once per module); each test starts from an empty base folder.
+(started once per module); each test starts from an empty base folder. Server variants (renames
+refused, a case-insensitive FTP server) are started by the tests that need them.
+
+"Nothing was uploaded" is checked on the server side: the FTP server's STOR count and the paramiko
+server's opens for writing; for sshd and ``file://`` (and for all four) the target folder's own
+mtime and entries, which any created, renamed or removed file (a temp file included) would change.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -20,7 +26,7 @@ import pytest
 from monitor_pipeline.jobs.export_new_customer import EXPORT_OP_NAME, export_new_customer_job, run_config_for
 from monitor_pipeline.resources.app4sales import App4SalesApi
 from monitor_pipeline.resources.file_transport import MonitorFileTransport
-from monitor_pipeline.transport import TransportConfig
+from monitor_pipeline.transport import TransportConfig, open_transport
 
 TRANSPORTS = ["ftp", "sftp-paramiko", "sftp-sshd", "file"]
 
@@ -42,6 +48,54 @@ class Target:
     def files(self) -> list[str]:
         """Every file under the base folder, relative, temp files included."""
         return sorted(str(p.relative_to(self.base_dir)) for p in self.base_dir.rglob("*") if p.is_file())
+
+    def write(self, rel: str, data: bytes) -> Path:
+        """A file already in Monitor's folder (owned by the login user, so only our code's care protects it)."""
+        path = self.base_dir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        if self.kind == "sftp-sshd":
+            self.server.give_to_user(self.base_dir)
+        return path
+
+    def watch(self, rel: str = "customers") -> FolderWatch:
+        return FolderWatch(self, self.base_dir / rel)
+
+    def uploads(self) -> int:
+        """Uploads the server has received (STOR / SFTP opens for writing); 0 where it cannot count them."""
+        if self.kind == "ftp":
+            return self.server.count("STOR")
+        if self.kind == "sftp-paramiko":
+            return len(self.server.uploads())
+        return 0
+
+
+class FolderWatch:
+    """Server-side evidence that nothing was written to a folder since the watch began: no upload
+    command arrived and the folder's entries and mtime are unchanged (its mtime is first set to a
+    fixed past time, so any entry created, renamed or removed since — a temp file too — shows)."""
+
+    PAST_NS = 1_000_000_000 * 10**9
+
+    def __init__(self, target: Target, folder: Path):
+        self.target, self.folder = target, folder
+        self.uploads_before = target.uploads()
+        if folder.is_dir():
+            os.utime(folder, ns=(self.PAST_NS, self.PAST_NS))
+        self.before = self._state()
+
+    def _state(self):
+        if not self.folder.is_dir():
+            return None
+        entries = sorted((p.name, p.stat().st_ino, p.stat().st_mtime_ns, p.read_bytes()) for p in self.folder.iterdir())
+        return self.folder.stat().st_mtime_ns, entries
+
+    def uploads(self) -> int:
+        return self.target.uploads() - self.uploads_before
+
+    def assert_untouched(self) -> None:
+        assert self.uploads() == 0, f"{self.uploads()} upload(s) reached the server"
+        assert self._state() == self.before, "the folder changed"
 
 
 def _empty(folder: Path) -> None:
@@ -187,18 +241,93 @@ def test_export_uploads_the_feed_xml_byte_for_byte_and_reports_success(sandbox, 
     assert target.config.password not in repr(metadata) if target.config.password else True
 
 
-def test_sandbox_default_xml_and_existing_file_is_replaced(sandbox, target):
+def test_existing_file_with_other_bytes_is_a_collision_and_left_as_it_is(sandbox, target):
     admin = sandbox.admin_api()
     created = admin.create_new_customer("Nordic Tools AB")
-    item = feed_item(sandbox, created["CustomerGuid"])
-    folder = target.base_dir / "customers"
-    folder.mkdir()
-    if target.kind == "sftp-sshd":
-        shutil.chown(folder, target.config.username)
-    (folder / f"{created['CustomerCode']}.xml").write_bytes(b"old")
+    item, code = feed_item(sandbox, created["CustomerGuid"]), created["CustomerCode"]
+    existing = target.write(f"customers/{code}.xml", b"<NewCustomers>another customer's pending file</NewCustomers>")
+    watch = target.watch()
+    result, _ = run_export(item, target.resource(), app4sales(sandbox))
+    assert not result.success
+    posted = admin.get_result(created["CustomerGuid"])
+    assert posted["Result"] is None and posted["Posts"] == 1
+    assert f"customers/{code}.xml already exists on {target.config.describe()} with other content" in posted["Error"]
+    assert "left as it is and nothing was uploaded" in posted["Error"]
+    assert posted["Error"] in failure_message(result) and "(collision)" in failure_message(result)
+    assert existing.read_bytes() == b"<NewCustomers>another customer's pending file</NewCustomers>"
+    watch.assert_untouched()
+
+
+def test_second_customer_with_the_same_code_never_replaces_the_first(sandbox, target):
+    admin = sandbox.admin_api()
+    first = admin.create_new_customer("First AB", xml="<NewCustomers><Customer>first</Customer></NewCustomers>")
+    second = admin.create_new_customer("Second AB", xml="<NewCustomers><Customer>second</Customer></NewCustomers>")
+    api = forced_code_api(sandbox, "DUP-1")
+    assert run_export(feed_item(sandbox, first["CustomerGuid"]), target.resource(), api)[0].success
+    watch = target.watch()
+    result, _ = run_export(feed_item(sandbox, second["CustomerGuid"]), target.resource(), api)
+    assert not result.success
+    assert (target.base_dir / "customers" / "DUP-1.xml").read_bytes() == \
+        b"<NewCustomers><Customer>first</Customer></NewCustomers>"
+    watch.assert_untouched()
+    assert admin.get_result(first["CustomerGuid"])["Result"] == "SUCCESS_CUSTOMER:DUP-1"
+    posted = admin.get_result(second["CustomerGuid"])
+    assert posted["Result"] is None and "customers/DUP-1.xml already exists" in posted["Error"]
+
+
+def test_identical_bytes_already_there_is_success_without_a_second_upload(sandbox, target):
+    admin = sandbox.admin_api()
+    created = admin.create_new_customer("Delivered Before AB")
+    item, code = feed_item(sandbox, created["CustomerGuid"]), created["CustomerCode"]
+    target.write(f"customers/{code}.xml", item["Xml"].encode("utf-8"))
+    watch = target.watch()
     result, _ = run_export(item, target.resource(), app4sales(sandbox))
     assert result.success
-    assert (folder / f"{created['CustomerCode']}.xml").read_bytes() == item["Xml"].encode("utf-8")
+    watch.assert_untouched()
+    posted = admin.get_result(created["CustomerGuid"])
+    assert posted["Result"] == f"SUCCESS_CUSTOMER:{code}" and posted["Error"] is None and posted["Posts"] == 1
+    metadata = output_metadata(result)
+    assert metadata["already_delivered"] is True and metadata["message_posted"] == f"SUCCESS_CUSTOMER:{code}"
+
+
+def test_name_equal_ignoring_case_is_a_collision_and_nothing_is_written(sandbox, target):
+    admin = sandbox.admin_api()
+    created = admin.create_new_customer("Lower Case AB")
+    existing = target.write("customers/ABC123.xml", b"<NewCustomers>ABC123</NewCustomers>")
+    watch = target.watch()
+    result, _ = run_export(feed_item(sandbox, created["CustomerGuid"]), target.resource(),
+                           forced_code_api(sandbox, "abc123"))
+    assert not result.success
+    watch.assert_untouched()
+    assert target.files() == ["customers/ABC123.xml"]
+    assert existing.read_bytes() == b"<NewCustomers>ABC123</NewCustomers>"
+    error = admin.get_result(created["CustomerGuid"])["Error"]
+    assert "customers/ABC123.xml already exists" in error and "same file as customers/abc123.xml" in error
+    assert "case-insensitive" in error
+
+
+def test_re_execution_after_a_failed_result_post_uploads_once_and_posts_success_once(sandbox, target):
+    admin = sandbox.admin_api()
+    created = admin.create_new_customer("Lost Answer AB")
+    item, code = feed_item(sandbox, created["CustomerGuid"]), created["CustomerCode"]
+    uploads_before = target.uploads()
+    admin.add_fault("newcustomers/*/result", method="POST", status=503, times=2)  # both attempts of the client
+    first, _ = run_export(item, target.resource(), app4sales(sandbox))
+    assert not first.success
+    assert f"customers/{code}.xml was uploaded" in failure_message(first) and "503" in failure_message(first)
+    assert admin.get_result(created["CustomerGuid"])["Posts"] == 0
+    assert target.files() == [f"customers/{code}.xml"]
+
+    watch = target.watch()
+    second, _ = run_export(item, target.resource(), app4sales(sandbox))  # re-executed with the same run config
+    assert second.success
+    watch.assert_untouched()
+    if target.kind in ("ftp", "sftp-paramiko"):
+        assert target.uploads() - uploads_before == 1
+    assert (target.base_dir / "customers" / f"{code}.xml").read_bytes() == item["Xml"].encode("utf-8")
+    posted = admin.get_result(created["CustomerGuid"])
+    assert posted["Result"] == f"SUCCESS_CUSTOMER:{code}" and posted["Posts"] == 1
+    assert output_metadata(second)["already_delivered"] is True
 
 
 def test_unknown_guid_fails_the_run_and_uploads_nothing(sandbox, target):
@@ -226,6 +355,11 @@ def test_no_code_409_posts_the_error_and_uploads_nothing(sandbox, target):
     assert target.files() == []
 
 
+def forced_code_api(sandbox, code: str) -> App4SalesApi:
+    return _ForcedCodeApi(url=sandbox.base_url(), username=sandbox.username, password=sandbox.password,
+                          retry_attempts=2, retry_backoff_seconds=0.01, forced_code=code)
+
+
 class _ForcedCodeApi(App4SalesApi):
     """The real sandbox client, except ``customer_code`` answers ``forced_code``.
 
@@ -242,14 +376,12 @@ class _ForcedCodeApi(App4SalesApi):
         return client
 
 
-@pytest.mark.parametrize("bad_code", ["../etc/x", "a/b", ".."])
+@pytest.mark.parametrize("bad_code", ["../etc/x", "a/b", "..", "CON", "nul.txt", "Lpt9"])
 def test_unsafe_customer_code_aborts_posts_the_error_and_uploads_nothing(sandbox, target, bad_code):
     admin = sandbox.admin_api()
     created = admin.create_new_customer("Traversal AB")
     item = feed_item(sandbox, created["CustomerGuid"])
-    api = _ForcedCodeApi(url=sandbox.base_url(), username=sandbox.username, password=sandbox.password,
-                         retry_attempts=2, retry_backoff_seconds=0.01, forced_code=bad_code)
-    result, _ = run_export(item, target.resource(), api)
+    result, _ = run_export(item, target.resource(), forced_code_api(sandbox, bad_code))
     assert not result.success
     error = admin.get_result(created["CustomerGuid"])["Error"]
     assert "not a" in error and "file name" in error and repr(bad_code) in error
@@ -352,11 +484,11 @@ def test_transient_failure_then_success_is_retried(sandbox, tmp_path, monkeypatc
     calls = {"n": 0}
     real = LocalTransport.upload_atomic
 
-    def flaky(self, source, path, *, make_dirs=True):
+    def flaky(self, source, path, **kwargs):
         calls["n"] += 1
         if calls["n"] <= 2:  # replaces the whole upload (the transport's own retries included)
             raise TransientTransportError("connection reset by peer (simulated)")
-        return real(self, source, path, make_dirs=make_dirs)
+        return real(self, source, path, **kwargs)
 
     monkeypatch.setattr(LocalTransport, "upload_atomic", flaky)
     base = tmp_path / "monitor"
@@ -382,3 +514,62 @@ def test_failed_run_can_be_re_executed_with_the_same_config(sandbox, tmp_path):
     assert second.success
     posted = admin.get_result(created["CustomerGuid"])
     assert posted["Result"] == f"SUCCESS_CUSTOMER:{created['CustomerCode']}" and posted["Posts"] == 2
+
+
+REFUSING_RENAMES = ["ftp-RNFR", "ftp-RNTO", "sftp-posix-rename", "sftp-rename"]
+
+
+@pytest.fixture(params=REFUSING_RENAMES)
+def refusing_target(request, ftp_server_factory, sftp_server_factory) -> Target:
+    """A server that refuses every rename: FTP RNFR or RNTO answers 550; SFTP rename and posix-rename
+    answer "permission denied" (posix-rename advertised or not)."""
+    if request.param.startswith("ftp"):
+        server = ftp_server_factory("ftp", refuse_rename=request.param.split("-")[1])
+        return Target("ftp", server.base_dir, server.config(), server)
+    server = sftp_server_factory(refuse_rename=True, advertise_posix_rename=request.param == "sftp-posix-rename")
+    return Target("sftp-paramiko", server.base_dir, server.config(), server)
+
+
+def test_server_refusing_renames_posts_its_answer_and_never_destroys_a_file(sandbox, refusing_target):
+    target = refusing_target
+    detail = "550" if target.kind == "ftp" else "ermission"
+    admin = sandbox.admin_api()
+    new = admin.create_new_customer("Refused AB")
+    pending = admin.create_new_customer("Pending AB")
+    existing = target.write(f"customers/{pending['CustomerCode']}.xml", b"<NewCustomers>pending</NewCustomers>")
+
+    # a new name: the temp file is written, the rename into place refused
+    result, _ = run_export(feed_item(sandbox, new["CustomerGuid"]), target.resource(), app4sales(sandbox))
+    assert not result.success
+    posted = admin.get_result(new["CustomerGuid"])
+    assert posted["Result"] is None
+    assert posted["Error"].startswith(f"Upload of customers/{new['CustomerCode']}.xml") and detail in posted["Error"]
+    assert target.config.password not in posted["Error"]
+    assert target.files() == [f"customers/{pending['CustomerCode']}.xml"]  # no temp file, no new file
+
+    # a name taken by another file: it is never deleted to make room
+    watch = target.watch()
+    result, _ = run_export(feed_item(sandbox, pending["CustomerGuid"]), target.resource(), app4sales(sandbox))
+    assert not result.success
+    assert existing.read_bytes() == b"<NewCustomers>pending</NewCustomers>"
+    watch.assert_untouched()
+    posted = admin.get_result(pending["CustomerGuid"])
+    assert posted["Result"] is None and f"customers/{pending['CustomerCode']}.xml already exists" in posted["Error"]
+
+
+def test_case_insensitive_ftp_server_never_gets_abc123_written_over_ABC123(sandbox, ftp_server_factory):
+    server = ftp_server_factory("ftp", case_insensitive=True)
+    target = Target("ftp", server.base_dir, server.config(), server)
+    existing = target.write("customers/ABC123.xml", b"<NewCustomers>ABC123</NewCustomers>")
+    with open_transport(server.config()) as t:  # on this server abc123.xml *is* ABC123.xml
+        assert t.stat("customers/abc123.xml").size == existing.stat().st_size
+    admin = sandbox.admin_api()
+    created = admin.create_new_customer("Lower Case AB")
+    watch = target.watch()
+    result, _ = run_export(feed_item(sandbox, created["CustomerGuid"]), target.resource(),
+                           forced_code_api(sandbox, "abc123"))
+    assert not result.success
+    watch.assert_untouched()
+    assert existing.read_bytes() == b"<NewCustomers>ABC123</NewCustomers>"
+    error = admin.get_result(created["CustomerGuid"])["Error"]
+    assert "customers/ABC123.xml already exists" in error and "case-insensitive" in error

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 
 
@@ -39,3 +40,50 @@ class SilentServer:
 
     def stop(self) -> None:
         self._sock.close()
+
+
+class TricklingServer:
+    """Accepts TCP connections; on each sends ``first``, then ``line`` every ``interval`` seconds (nothing
+    more when ``line`` is empty), ignoring what the client sends, and hangs up after ``for_seconds``: a
+    server that never finishes its banner, or answers and then goes silent, for connect-deadline tests."""
+
+    def __init__(self, first: bytes = b"", line: bytes = b"", interval: float = 0.05, for_seconds: float = 20.0,
+                 host: str = "127.0.0.1"):
+        self.first, self.line, self.interval, self.for_seconds = first, line, interval, for_seconds
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.bind((host, 0))
+        self._sock.listen(16)
+        self._sock.settimeout(0.1)
+        self.host, self.port = host, self._sock.getsockname()[1]
+        self.connections = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, name=f"trickling-server-{self.port}", daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._talk, args=(conn,), daemon=True).start()
+
+    def _talk(self, conn: socket.socket) -> None:
+        deadline = time.monotonic() + self.for_seconds
+        with conn:
+            try:
+                conn.sendall(self.first)
+                while not self._stop.is_set() and time.monotonic() < deadline:
+                    if self.line:
+                        conn.sendall(self.line)
+                    self._stop.wait(self.interval)
+            except OSError:
+                pass  # the client hung up
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._sock.close()
+        self._thread.join(5)

@@ -21,6 +21,23 @@ PASSWORD = "sftp-s3cret-pw"
 
 
 class _Handle(paramiko.SFTPHandle):
+    rate = 0                              # bytes per second of reads and writes; 0: full speed
+    stopping: threading.Event | None = None
+
+    def read(self, offset, length):
+        if self.rate:  # a trickle: short reads of a tenth of a second's worth, each after its pause
+            length = min(length, max(1, self.rate // 10))
+            self._pause(length)
+        return super().read(offset, length)
+
+    def write(self, offset, data):
+        if self.rate:
+            self._pause(len(data))
+        return super().write(offset, data)
+
+    def _pause(self, size: int) -> None:
+        self.stopping.wait(size / self.rate)
+
     def stat(self):
         try:
             return paramiko.SFTPAttributes.from_stat(os.fstat(self.readfile.fileno()))
@@ -33,12 +50,13 @@ class _Handle(paramiko.SFTPHandle):
 
 class FolderSFTP(paramiko.SFTPServerInterface):
     """SFTP operations on ``root``. ``rename`` refuses to overwrite (SFTPv3, as OpenSSH);
-    ``posix_rename`` overwrites."""
+    ``posix_rename`` overwrites; with the server's ``refuse_rename`` both answer "permission denied"."""
 
     def __init__(self, server, root: str, *args, **kwargs):
         super().__init__(server, *args, **kwargs)
         self.root = root
-        self.ops = server.state.ops  # (operation, path) log for tests
+        self.state = server.state
+        self.ops = server.state.ops  # (operation, path[, …]) log for tests
 
     def _record(self, op: str, *paths: str) -> None:
         self.ops.append((op, *paths))
@@ -70,7 +88,7 @@ class FolderSFTP(paramiko.SFTPServerInterface):
         return self._wrap(lambda: paramiko.SFTPAttributes.from_stat(os.lstat(self._local(path))))
 
     def open(self, path, flags, attr):
-        self._record("open", path)
+        self._record("open", path, "w" if flags & (os.O_WRONLY | os.O_RDWR) else "r")
         local = self._local(path)
         try:
             fd = os.open(local, flags, getattr(attr, "st_mode", None) or 0o644)
@@ -83,6 +101,7 @@ class FolderSFTP(paramiko.SFTPServerInterface):
         else:
             mode = "rb"
         handle = _Handle(flags)
+        handle.rate, handle.stopping = self.state.file_rate, self.state._stop
         handle.filename = local
         handle.readfile = handle.writefile = os.fdopen(fd, mode)
         return handle
@@ -93,6 +112,8 @@ class FolderSFTP(paramiko.SFTPServerInterface):
 
     def rename(self, oldpath, newpath):
         self._record("rename", oldpath, newpath)
+        if self.state.refuse_rename:
+            return paramiko.SFTP_PERMISSION_DENIED
 
         def rename():
             if os.path.lexists(self._local(newpath)):
@@ -102,6 +123,8 @@ class FolderSFTP(paramiko.SFTPServerInterface):
 
     def posix_rename(self, oldpath, newpath):
         self._record("posix_rename", oldpath, newpath)
+        if self.state.refuse_rename:
+            return paramiko.SFTP_PERMISSION_DENIED
         return self._wrap(os.replace, self._local(oldpath), self._local(newpath))
 
     def mkdir(self, path, attr):
@@ -133,10 +156,12 @@ class _Auth(paramiko.ServerInterface):
         self.state = state
 
     def check_auth_password(self, username, password):
+        self.state._stop.wait(self.state.auth_delay)
         ok = username == self.state.username and password == self.state.password
         return paramiko.AUTH_SUCCESSFUL if ok else paramiko.AUTH_FAILED
 
     def check_auth_publickey(self, username, key):
+        self.state._stop.wait(self.state.auth_delay)
         ok = username == self.state.username and key.asbytes() in self.state.authorized_blobs
         return paramiko.AUTH_SUCCESSFUL if ok else paramiko.AUTH_FAILED
 
@@ -145,6 +170,12 @@ class _Auth(paramiko.ServerInterface):
 
     def check_channel_request(self, kind, chanid):
         return paramiko.OPEN_SUCCEEDED if kind == "session" else paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+
+    def check_channel_subsystem_request(self, channel, name):
+        if self.state.stall_subsystem:  # answers the "sftp" subsystem request only after that long: a refusal
+            self.state._stop.wait(self.state.stall_subsystem)
+            return False
+        return super().check_channel_subsystem_request(channel, name)
 
 
 @dataclass
@@ -164,6 +195,10 @@ class SFTPTestServer:
     authorized_blobs: set[bytes] = field(default_factory=set, repr=False)
     connections: int = 0
     ops: list[tuple[str, ...]] = field(default_factory=list)  # file operations the server performed
+    refuse_rename: bool = False      # rename and posix-rename answer "permission denied"
+    file_rate: int = 0               # file reads and writes trickle at this many bytes per second (0: full speed)
+    auth_delay: float = 0.0          # seconds each authentication attempt takes
+    stall_subsystem: float = 0.0     # seconds before the "sftp" subsystem request is answered (refused)
     _sock: socket.socket | None = field(default=None, repr=False)
     _transports: list[paramiko.Transport] = field(default_factory=list, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -174,6 +209,10 @@ class SFTPTestServer:
                       connect_timeout=5.0, read_timeout=5.0)
         fields.update(overrides)
         return TransportConfig(**fields)
+
+    def uploads(self) -> list[str]:
+        """Paths the server opened for writing, in order (every upload, counted on the server side)."""
+        return [op[1] for op in self.ops if op[0] == "open" and op[2] == "w"]
 
     def drop_connections(self) -> None:
         for transport in list(self._transports):
@@ -216,7 +255,9 @@ class SFTPTestServer:
 
 
 def start_sftp_server(root: Path, *, port: int = 0, base: str = "monitor", advertise_posix_rename: bool = True,
-                      keys_dir: Path | None = None, host_key: paramiko.PKey | None = None) -> SFTPTestServer:
+                      keys_dir: Path | None = None, host_key: paramiko.PKey | None = None,
+                      refuse_rename: bool = False, file_rate: int = 0, auth_delay: float = 0.0,
+                      stall_subsystem: float = 0.0) -> SFTPTestServer:
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     base_dir = root / base if base else root
@@ -241,7 +282,8 @@ def start_sftp_server(root: Path, *, port: int = 0, base: str = "monitor", adver
         url=f"sftp://127.0.0.1:{port}/{base}", host_key=host_key, known_hosts=str(known_hosts),
         host_key_fingerprint=fingerprint(host_key), client_key=str(keys_dir / "client_ed25519"),
         client_key_rsa=str(keys_dir / "client_rsa"),
-        authorized_blobs={client_key.asbytes(), client_key_rsa.asbytes()}, _sock=sock)
+        authorized_blobs={client_key.asbytes(), client_key_rsa.asbytes()}, refuse_rename=refuse_rename,
+        file_rate=file_rate, auth_delay=auth_delay, stall_subsystem=stall_subsystem, _sock=sock)
     handler_cls = _AdvertisingSFTPServer if advertise_posix_rename else paramiko.SFTPServer
     state._thread = threading.Thread(target=state._accept_loop, args=(handler_cls, str(root)),
                                      name=f"sftp-test-server-{port}", daemon=True)

@@ -111,7 +111,8 @@ def test_skip_verify_is_explicit_and_warns(ftps_server, caplog):
     assert (ftps_server.base_dir / "a.xml").read_bytes() == b"x"
 
 
-def test_server_refusing_to_rename_over_a_file_gets_delete_then_rename(ftp_server_factory):
+def test_server_refusing_to_rename_over_a_file_gets_the_old_file_moved_aside(ftp_server_factory):
+    """Overwrite mode never deletes the target first: old file renamed aside, new one in, aside removed."""
     server = ftp_server_factory("ftp", refuse_overwrite=True)
     (server.base_dir / "a.xml").write_bytes(b"old")
     with open_transport(server.config(), retry=fast_retry()) as t:
@@ -120,8 +121,8 @@ def test_server_refusing_to_rename_over_a_file_gets_delete_then_rename(ftp_serve
     assert (server.base_dir / "a.xml").read_bytes() == b"new"
     assert (server.base_dir / "b.xml").read_bytes() == b"fresh"
     assert sorted(p.name for p in server.base_dir.iterdir()) == ["a.xml", "b.xml"]
-    assert server.commands.count("DELE") == 1  # only for the existing target
-    assert server.commands.count("RNTO") == 3  # refused once, then retried after DELE; plus b.xml
+    assert server.commands.count("DELE") == 1  # only the aside copy of the old target, after the new one is in
+    assert server.commands.count("RNTO") == 4  # refused once, old file aside, new file in; plus b.xml
 
 
 @pytest.mark.parametrize("kind", ["ftp", "ftps"])

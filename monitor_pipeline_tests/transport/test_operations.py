@@ -1,5 +1,6 @@
 """download / stat / list / atomic upload, against every backend (file, FTP passive/active, FTPS,
-paramiko SFTP with password and key, OpenSSH sshd with password and key)."""
+paramiko SFTP with password and key, OpenSSH sshd with password and key); and uploads that never
+destroy a file (SPEC §6) against servers that refuse renames or cannot rename over a file."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from monitor_pipeline.transport import RemoteNotFoundError, UnsafePathError
+from monitor_pipeline.transport import RemoteNotFoundError, TransportError, UnsafePathError, open_transport
+from monitor_pipeline.transport.base import RemoteExistsError
+from monitor_pipeline.transport.sftp import SFTPTransport
+from monitor_pipeline_tests.transport.conftest import fast_retry
 
 PART = re.compile(r"^\.a\.xml\.[0-9a-f]{12}\.part$")
 STAMP = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
@@ -174,3 +178,145 @@ def test_make_dirs_creates_a_missing_base_folder(backend):
         assert info.value.kind == "folder" and "the base folder" in str(info.value)
         t.upload_atomic(b"first", "customers/C1.xml")
     assert (backend.base_dir / "customers" / "C1.xml").read_bytes() == b"first"
+
+
+class Hook:
+    """A source file object that runs ``hook()`` once, when ``at`` bytes have been read (mid-upload)."""
+
+    def __init__(self, data: bytes, at: int, hook):
+        self.data, self.at, self.hook, self.pos, self.fired = data, at, hook, 0, False
+
+    def read(self, size: int = -1) -> bytes:
+        if self.pos >= self.at and not self.fired:
+            self.fired = True
+            self.hook()
+        end = len(self.data) if size < 0 else min(self.pos + size, len(self.data))
+        chunk, self.pos = self.data[self.pos:end], end
+        return chunk
+
+
+def test_listdir_hides_our_temp_files_even_mid_upload(backend):
+    folder = backend.mkdir("customers")
+    backend.write("customers/.old.xml.0123456789ab.part", b"left by a killed upload")  # our pattern: hidden
+    backend.write("customers/.b.part", b"someone else's dot file")                       # not ours: shown
+    seen: dict[str, list[str]] = {}
+
+    def look() -> None:
+        seen["disk"] = sorted(os.listdir(folder))
+        with backend.open() as other:  # a second connection while the first one is still writing
+            seen["listdir"] = other.listdir("customers")
+
+    with backend.open() as t:
+        t.upload_atomic(Hook(payload(600_000), 300_000, look), "customers/a.xml")
+        assert len([n for n in seen["disk"] if PART.match(n)]) == 1  # the in-flight temp file was there…
+        assert seen["listdir"] == [".b.part"]                          # …and not listed
+        assert t.listdir("customers") == [".b.part", "a.xml"]
+        assert t.listdir("customers", include_temp=True) == [".b.part", ".old.xml.0123456789ab.part", "a.xml"]
+
+
+def test_upload_without_overwrite_never_replaces_an_existing_file(backend):
+    folder = backend.mkdir("customers")
+    backend.write("customers/a.xml", b"another customer's pending file")
+    inode = os.stat(folder / "a.xml").st_ino
+    with backend.open() as t:
+        with pytest.raises(RemoteExistsError) as info:
+            t.upload_atomic(b"mine", "customers/a.xml", overwrite=False)
+        t.upload_atomic(b"fresh", "customers/b.xml", overwrite=False)
+    message = str(info.value)
+    assert "'customers/a.xml' already exists" in message and "not overwritten" in message
+    assert backend.config.describe() in message and not info.value.transient
+    assert info.value.path == "customers/a.xml"
+    assert (folder / "a.xml").read_bytes() == b"another customer's pending file"
+    assert os.stat(folder / "a.xml").st_ino == inode
+    assert (folder / "b.xml").read_bytes() == b"fresh"
+    assert sorted(os.listdir(folder)) == ["a.xml", "b.xml"]  # no temp file
+
+
+def test_file_appearing_during_an_upload_is_not_replaced(backend):
+    folder = backend.mkdir("customers")
+    source = Hook(payload(600_000), 300_000, lambda: backend.write("customers/a.xml", b"arrived meanwhile"))
+    with backend.open() as t:
+        with pytest.raises(RemoteExistsError, match="appeared during the upload"):
+            t.upload_atomic(source, "customers/a.xml", overwrite=False)
+    assert source.fired
+    assert (folder / "a.xml").read_bytes() == b"arrived meanwhile"
+    assert os.listdir(folder) == ["a.xml"]
+
+
+@pytest.mark.parametrize("backend", ["sftp-password", "sshd-key"], indirect=True)
+def test_sftp_no_replace_upload_ends_with_a_rename_that_cannot_replace(backend, monkeypatch):
+    """A file created after our last check, just before the rename, survives: the export's final rename
+    is SSH_FXP_RENAME (which refuses an existing target), not posix-rename (which would replace it)."""
+    folder = backend.mkdir("customers")
+    real = SFTPTransport._rename
+
+    def rival_first(self, src, dst):
+        if dst.endswith("/customers/a.xml"):
+            backend.write("customers/a.xml", b"rival")
+        real(self, src, dst)
+
+    monkeypatch.setattr(SFTPTransport, "_rename", rival_first)
+    with backend.open() as t:
+        assert "posix-rename@openssh.com" in t.sftp.server_extensions  # it is offered, and not used
+        with pytest.raises(RemoteExistsError, match="appeared during the upload"):
+            t.upload_atomic(b"mine", "customers/a.xml", overwrite=False)
+    assert (folder / "a.xml").read_bytes() == b"rival"
+    assert os.listdir(folder) == ["a.xml"]
+    if hasattr(backend.server, "ops"):
+        assert [op for op, *_ in backend.server.ops if "rename" in op] == ["rename"]
+
+
+REFUSING = ["ftp-RNFR", "ftp-RNTO", "sftp-posix-rename", "sftp-rename"]
+
+
+@pytest.fixture(params=REFUSING)
+def refusing_server(request, ftp_server_factory, sftp_server_factory):
+    """A server on which every rename is refused: FTP RNFR or RNTO answers 550, SFTP rename and
+    posix-rename answer "permission denied" (with and without posix-rename advertised)."""
+    if request.param.startswith("ftp"):
+        return ftp_server_factory("ftp", refuse_rename=request.param.split("-")[1])
+    return sftp_server_factory(refuse_rename=True, advertise_posix_rename=request.param == "sftp-posix-rename")
+
+
+def test_refused_rename_leaves_the_existing_target_untouched_and_no_temp_file(refusing_server):
+    server = refusing_server
+    folder = server.base_dir / "customers"
+    folder.mkdir()
+    (folder / "a.xml").write_bytes(b"previous version")
+    with open_transport(server.config(), retry=fast_retry()) as t:
+        with pytest.raises(TransportError) as replacing:
+            t.upload_atomic(b"new version", "customers/a.xml")
+        with pytest.raises(TransportError) as creating:
+            t.upload_atomic(b"new file", "customers/b.xml", overwrite=False)
+    assert (folder / "a.xml").read_bytes() == b"previous version"
+    assert os.listdir(folder) == ["a.xml"]  # no temp file, no b.xml
+    detail = "550" if server.url.startswith("ftp") else "permission denied"
+    for info, name in ((replacing, "a.xml"), (creating, "b.xml")):
+        message = str(info.value)
+        assert f"'customers/{name}'" in message and detail in message, message  # the server's own answer
+        assert not isinstance(info.value, RemoteExistsError) and not info.value.transient
+        assert server.password not in message
+
+
+@pytest.mark.parametrize("kind", ["ftp", "sftp"])
+def test_server_that_cannot_rename_over_a_file_gets_the_old_one_moved_aside_never_deleted_first(
+        kind, ftp_server_factory, sftp_server_factory):
+    """IIS-like FTP (RNTO onto a file refused) and SFTP without posix-rename: the old file is renamed
+    aside, the new one into place, and only then the aside copy is removed."""
+    if kind == "ftp":
+        server = ftp_server_factory("ftp", refuse_overwrite=True)
+    else:
+        server = sftp_server_factory(advertise_posix_rename=False)
+    (server.base_dir / "a.xml").write_bytes(b"old")
+    with open_transport(server.config(), retry=fast_retry()) as t:
+        t.upload_atomic(b"new", "a.xml")
+    assert (server.base_dir / "a.xml").read_bytes() == b"new"
+    assert os.listdir(server.base_dir) == ["a.xml"]
+    if kind == "ftp":
+        steps = [(cmd, arg) for cmd, arg in server.arguments if cmd in ("RNFR", "RNTO", "DELE")]
+    else:
+        steps = [(op, *paths) for op, *paths in server.ops if op in ("rename", "posix_rename", "remove")]
+    removed = [step[-1] for step in steps if step[0] in ("DELE", "remove")]
+    assert len(removed) == 1 and re.fullmatch(r".*/\.a\.xml\.[0-9a-f]{12}\.replaced", removed[0]), steps
+    assert not any(step[-1].endswith("/a.xml") for step in steps if step[0] in ("DELE", "remove"))
+    assert steps[-1][0] in ("DELE", "remove")  # removed only after the new file was in place

@@ -8,7 +8,8 @@ import logging
 import paramiko
 import pytest
 
-from monitor_pipeline.transport import HostKeyError, TransportAuthError, fingerprint, open_transport
+from monitor_pipeline.transport import (HostKeyChangedError, HostKeyError, TransportAuthError, fingerprint,
+                                       open_transport)
 from monitor_pipeline_tests.servers.keys import known_hosts_line, write_private_key
 from monitor_pipeline_tests.transport.conftest import fast_retry
 
@@ -52,6 +53,28 @@ def test_changed_key_is_refused_even_with_insecure_accept_unknown(sftp_server, t
     kh.write_text(known_hosts_line("127.0.0.1", sftp_server.port, paramiko.ECDSAKey.generate(bits=256)))
     with pytest.raises(HostKeyError, match="HAS CHANGED"):
         connect(sftp_server, known_hosts=str(kh), sftp_insecure_accept_unknown_host_key=True)
+
+
+@pytest.mark.parametrize("known_type, server_type", [
+    ("ed25519", "ecdsa"), ("ed25519", "rsa"), ("ecdsa", "ed25519"),  # known_hosts has another key type
+    ("ecdsa", "ecdsa"), ("ed25519", "ed25519"),                      # the same type, another key
+])
+def test_changed_host_key_is_refused_with_accept_unknown_whatever_the_key_types(
+        sftp_server_factory, tmp_path, caplog, known_type, server_type):
+    """A host known_hosts has *any* key for is not unknown: a key it does not list is a changed key, also
+    of another type, and MONITOR_SFTP_INSECURE_ACCEPT_UNKNOWN_HOST_KEY never accepts it (SPEC §2)."""
+    server_key = write_private_key(tmp_path / "host_key", server_type, shared=server_type == "rsa")
+    server = sftp_server_factory(host_key=server_key)
+    recorded = write_private_key(tmp_path / "recorded_key", known_type)
+    assert recorded.asbytes() != server_key.asbytes()
+    kh = tmp_path / "known_hosts"
+    kh.write_text(known_hosts_line("127.0.0.1", server.port, recorded))
+    with caplog.at_level(logging.WARNING, logger="monitor_pipeline.transport"):
+        with pytest.raises(HostKeyChangedError) as info:
+            connect(server, known_hosts=str(kh), sftp_insecure_accept_unknown_host_key=True)
+    assert not info.value.transient and server.ops == []  # refused before any file operation
+    assert fingerprint(recorded) in str(info.value) and fingerprint(server_key) in str(info.value)
+    assert "accepting the UNVERIFIED" not in caplog.text
 
 
 def test_insecure_accept_unknown_host_key_connects_and_warns(sftp_server, tmp_path, caplog):
@@ -108,8 +131,8 @@ def test_replace_uses_posix_rename_when_offered(sftp_server_factory, advertise, 
     ops = [op for op, *_ in server.ops if op in ("rename", "posix_rename", "remove")]
     if advertise:
         assert ops == ["posix_rename"]
-    else:  # SFTPv3 rename refuses to overwrite: it is tried, the target removed, then renamed
-        assert ops == ["rename", "remove", "rename"]
+    else:  # SFTPv3 rename refuses to overwrite: tried, the old file renamed aside, the new one in, aside removed
+        assert ops == ["rename", "rename", "rename", "remove"]
 
 
 def test_rsa_key_auth(sftp_server):
