@@ -4,9 +4,10 @@
 trips it and holds the call for as long as it likes. :class:`DeadlineAdapter` is an
 ``HTTPAdapter`` whose connections register themselves, when they connect and when they send a
 request, with the attempt running in the current thread (:func:`deadline`). When the attempt's
-deadline passes before the answer is complete, a timer shuts the registered sockets down: the
-blocked read returns at once, ``requests`` raises, and :meth:`Deadline.expired` tells the caller
-why, so that it reports a timeout (retried like any other) instead of a dropped connection.
+deadline (``lib.deadline.Deadline``) passes before the answer is complete, its timer shuts the
+registered sockets down: the blocked read returns at once, ``requests`` raises, and ``expired``
+tells the caller why, so that it reports a timeout (retried like any other) instead of a dropped
+connection.
 
 The sockets are shut down at the OS level (``socket.socket.shutdown``), which is safe from
 another thread for TLS sockets as well; urllib3 discards a connection whose read failed, so a
@@ -24,35 +25,32 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from monitor_pipeline.lib.deadline import Deadline
+
 _current = threading.local()
 
 
-class Deadline:
-    """The connections one attempt used, and whether its deadline shut them down."""
+class _Connections:
+    """The connections one attempt used; shut down at once when the attempt's deadline has passed."""
 
-    def __init__(self, seconds: float):
-        self.seconds = seconds
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._connections: list[HTTPConnection] = []
-        self._expired = False
+        self.closed = False
 
     def register(self, connection: HTTPConnection) -> None:
         with self._lock:
             self._connections.append(connection)
-            expired = self._expired
-        if expired:  # registered after the deadline: do not let it start
+            closed = self.closed
+        if closed:  # registered after the deadline: do not let it start
             _shutdown(connection)
 
-    def expire(self) -> None:
+    def shut_down(self) -> None:
         with self._lock:
-            self._expired = True
+            self.closed = True
             connections = list(self._connections)
         for connection in connections:
             _shutdown(connection)
-
-    @property
-    def expired(self) -> bool:
-        return self._expired
 
 
 def _shutdown(connection: HTTPConnection) -> None:
@@ -66,7 +64,7 @@ def _shutdown(connection: HTTPConnection) -> None:
 
 
 def _register(connection: HTTPConnection) -> None:
-    current = getattr(_current, "deadline", None)
+    current = getattr(_current, "connections", None)
     if current is not None:
         current.register(connection)
 
@@ -105,23 +103,20 @@ class DeadlineAdapter(HTTPAdapter):
     def init_poolmanager(self, *args, **kwargs) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
-        self.poolmanager.key_fn_by_scheme = dict(self.poolmanager.key_fn_by_scheme)
 
 
 @contextmanager
 def deadline(seconds: float | None) -> Iterator[Deadline | None]:
-    """Bound everything the current thread does through a :class:`DeadlineAdapter` to ``seconds``."""
+    """Bound everything the current thread does through a :class:`DeadlineAdapter` to ``seconds``;
+    the yielded :class:`~monitor_pipeline.lib.deadline.Deadline` says whether it ``expired``."""
     if seconds is None:
         yield None
         return
-    current = Deadline(seconds)
-    timer = threading.Timer(seconds, current.expire)
-    timer.daemon = True
-    previous = getattr(_current, "deadline", None)
-    _current.deadline = current
-    timer.start()
+    connections = _Connections()
+    previous = getattr(_current, "connections", None)
+    _current.connections = connections
     try:
-        yield current
+        with Deadline(seconds, connections.shut_down) as bound:
+            yield bound
     finally:
-        timer.cancel()
-        _current.deadline = previous
+        _current.connections = previous

@@ -36,8 +36,7 @@ from monitor_pipeline.export.filenames import UnsafeFileNameError, validate_cust
 from monitor_pipeline.export.xml_check import MalformedCustomerXmlError, check_well_formed, encode_customer_xml
 from monitor_pipeline.lib.redact import redact
 from monitor_pipeline.lib.retry import RetryPolicy
-from monitor_pipeline.transport.base import RemoteExistsError
-from monitor_pipeline.transport.errors import RemoteNotFoundError, TransportError
+from monitor_pipeline.transport.errors import RemoteExistsError, RemoteNotFoundError, TransportError
 
 EXPORT_FOLDER = "customers"
 SUCCESS_PREFIX = "SUCCESS_CUSTOMER:"

@@ -12,13 +12,13 @@ and a transfer's pace by MONITOR_FTP_MIN_RATE over MONITOR_FTP_RATE_WINDOW (``Sl
 from monitor_pipeline.transport.base import RemoteStat, Transport, split_path
 from monitor_pipeline.transport.config import TransportConfig, parse_url
 from monitor_pipeline.transport.connect import open_transport
-from monitor_pipeline.transport.errors import (HostKeyChangedError, HostKeyError, RemoteNotFoundError,
+from monitor_pipeline.transport.errors import (HostKeyChangedError, HostKeyError, RemoteExistsError, RemoteNotFoundError,
                                                SlowTransferError, TLSVerificationError, TransientTransportError,
                                                TransportAuthError, TransportError, UnsafePathError)
 from monitor_pipeline.transport.hostkeys import fingerprint
 
 __all__ = [
-    "HostKeyChangedError", "HostKeyError", "RemoteNotFoundError", "RemoteStat", "SlowTransferError",
+    "HostKeyChangedError", "HostKeyError", "RemoteExistsError", "RemoteNotFoundError", "RemoteStat", "SlowTransferError",
     "TLSVerificationError", "TransientTransportError",
     "Transport", "TransportAuthError", "TransportConfig", "TransportError", "UnsafePathError", "fingerprint",
     "open_transport", "parse_url", "split_path",

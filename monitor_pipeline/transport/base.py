@@ -30,8 +30,8 @@ from typing import BinaryIO, TypeVar
 from monitor_pipeline.lib.redact import redact
 from monitor_pipeline.lib.retry import RetryPolicy
 from monitor_pipeline.transport.config import TransportConfig
-from monitor_pipeline.transport.errors import (RemoteNotFoundError, TransientTransportError, TransportError,
-                                               UnsafePathError)
+from monitor_pipeline.transport.errors import (RemoteExistsError, RemoteNotFoundError, TransientTransportError,
+                                               TransportError, UnsafePathError)
 from monitor_pipeline.transport.pace import Deadline, Pace
 
 log = logging.getLogger("monitor_pipeline.transport")
@@ -49,15 +49,6 @@ def temp_name(name: str) -> str:
 def is_temp_name(name: str) -> bool:
     """``name`` is one of our in-flight temp files (``temp_name``), not a file anyone delivered."""
     return bool(_TEMP_NAME.match(name))
-
-
-class RemoteExistsError(TransportError):
-    """``upload_atomic(..., overwrite=False)``: the target already exists (or appeared during the upload);
-    it was left as it is. ``path`` is relative to the base folder."""
-
-    def __init__(self, message: str, *, path: str = ""):
-        super().__init__(message)
-        self.path = path
 
 
 @dataclass(frozen=True)

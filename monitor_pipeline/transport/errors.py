@@ -55,5 +55,14 @@ class RemoteNotFoundError(TransportError):
         self.kind = kind
 
 
+class RemoteExistsError(TransportError):
+    """``upload_atomic(..., overwrite=False)``: the target already exists (or appeared during the upload);
+    it was left as it is. ``path`` is relative to the base folder."""
+
+    def __init__(self, message: str, *, path: str = ""):
+        super().__init__(message)
+        self.path = path
+
+
 class UnsafePathError(TransportError, ValueError):
     """A path is absolute or escapes the base folder (``..``)."""

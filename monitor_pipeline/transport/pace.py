@@ -15,19 +15,21 @@ and calls ``on_stall`` so that nothing waits on the connection afterwards. Since
 transfer is itself bounded by the read timeout, a trickling transfer fails at the latest one read
 timeout after the window in which it fell below the minimum.
 
-``Deadline`` bounds a whole connect (TCP, TLS or SSH handshake, login, SFTP subsystem) by
-``MONITOR_FTP_CONNECT_TIMEOUT``: when it expires it calls ``abort`` from its timer thread, which
-shuts the sockets down so that whatever step is blocked fails at once.
+``Deadline`` (``lib/deadline.py``) bounds a whole connect (TCP, TLS or SSH handshake, login, SFTP
+subsystem) by ``MONITOR_FTP_CONNECT_TIMEOUT``: when it expires it calls ``abort`` from its timer
+thread, which shuts the sockets down so that whatever step is blocked fails at once.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
 
+from monitor_pipeline.lib.deadline import Deadline
 from monitor_pipeline.transport.errors import SlowTransferError
+
+__all__ = ["Deadline", "Pace"]
 
 
 class Pace:
@@ -88,35 +90,3 @@ class Pace:
             except Exception:  # noqa: BLE001 - dropping the connection is best effort; the error matters
                 pass
         raise self.error
-
-
-class Deadline:
-    """``with Deadline(seconds, abort) as d: …`` calls ``abort()`` (from a timer thread) if the block is
-    still running after ``seconds``; ``d.expired`` then says so, even when the block finished meanwhile."""
-
-    def __init__(self, seconds: float, abort: Callable[[], None]):
-        self.seconds, self._abort = seconds, abort
-        self.expired = False
-        self._finished = False
-        self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-
-    def _expire(self) -> None:
-        with self._lock:
-            if self._finished:
-                return
-            self.expired = True
-        try:
-            self._abort()
-        except Exception:  # noqa: BLE001 - best effort: the connect fails as timed out either way
-            pass
-
-    def __enter__(self) -> Deadline:
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self._timer.cancel()
-        with self._lock:
-            self._finished = True

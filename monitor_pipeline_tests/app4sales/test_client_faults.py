@@ -183,3 +183,27 @@ def test_fault_skip_lets_the_first_requests_through(sandbox):
     assert client.request_count == 2  # the first two passed untouched
     client.list_customers()
     assert client.request_count == 4  # the third was answered 503 once, then retried
+
+
+def test_a_trickled_answer_is_cut_at_the_answer_timeout_and_retried(sandbox):
+    """The read timeout (5 s) never trips on a 20 B/s answer; the whole-answer deadline (0.5 s) does."""
+    client = sandbox.client(read_timeout=5, answer_timeout=0.5, retry=RetryPolicy(attempts=3, base=0.01, cap=0.05))
+    sandbox.admin_api().add_fault("pricelists", "GET", trickle=20, times=3)
+    started = time.monotonic()
+    with pytest.raises(App4SalesTransientError, match=r"no complete answer within 0\.5 s") as info:
+        client.price_lists()
+    assert time.monotonic() - started < 5
+    assert client.request_count == 3 and "GET pricelists" in str(info.value)
+    assert client.price_lists() == []  # the same pooled client works again afterwards
+
+
+@pytest.mark.parametrize("body,wanted", [
+    ([], "expected a JSON object"), ({"items": "x"}, "'items' must be a list"), ({}, "got nothing"),
+])
+def test_an_answer_not_of_the_contracts_shape_is_a_protocol_error(sandbox, body, wanted):
+    from monitor_pipeline.app4sales import App4SalesProtocolError
+    client = sandbox.client()
+    sandbox.admin_api().add_fault("pricelists", "GET", body=body)
+    with pytest.raises(App4SalesProtocolError, match=wanted) as info:
+        client.price_lists()
+    assert "GET pricelists" in str(info.value) and not info.value.transient and client.request_count == 1

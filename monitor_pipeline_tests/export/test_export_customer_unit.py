@@ -10,7 +10,7 @@ import pytest
 
 from monitor_pipeline.export import ExportError, export_new_customer
 from monitor_pipeline.transport import RemoteStat
-from monitor_pipeline.transport.base import RemoteExistsError
+from monitor_pipeline.transport.errors import RemoteExistsError
 from monitor_pipeline.transport.errors import (RemoteNotFoundError, TransientTransportError, TransportAuthError,
                                                TransportError)
 

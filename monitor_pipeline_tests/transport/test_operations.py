@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 import pytest
 
 from monitor_pipeline.transport import RemoteNotFoundError, TransportError, UnsafePathError, open_transport
-from monitor_pipeline.transport.base import RemoteExistsError
+from monitor_pipeline.transport.errors import RemoteExistsError
 from monitor_pipeline.transport.sftp import SFTPTransport
 from monitor_pipeline_tests.transport.conftest import fast_retry
 
