@@ -29,6 +29,21 @@ def wait_for_banner(host: str, port: int, prefix: bytes, timeout: float = 10.0) 
     raise TimeoutError(f"nothing answered with {prefix!r} on {host}:{port} within {timeout}s ({last})")
 
 
+def accept_until(sock: socket.socket, stop: threading.Event, serve, on_accept=None) -> None:
+    """Accept on ``sock`` (which has a short timeout) until ``stop`` is set or it is closed; each
+    connection is counted by ``on_accept()`` here, then served by ``serve(conn)`` on a thread of its own."""
+    while not stop.is_set():
+        try:
+            conn, _ = sock.accept()
+        except socket.timeout:
+            continue
+        except OSError:
+            return
+        if on_accept is not None:
+            on_accept()
+        threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+
 class SilentServer:
     """Accepts TCP connections and never says a word: for connect/banner timeout tests."""
 
@@ -61,15 +76,10 @@ class TricklingServer:
         self._thread.start()
 
     def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._talk, args=(conn,), daemon=True).start()
+        accept_until(self._sock, self._stop, self._talk, on_accept=self._count)
+
+    def _count(self) -> None:
+        self.connections += 1
 
     def _talk(self, conn: socket.socket) -> None:
         deadline = time.monotonic() + self.for_seconds

@@ -15,6 +15,7 @@ from paramiko.sftp import CMD_INIT, CMD_VERSION, SFTPError
 
 from monitor_pipeline.transport import TransportConfig, fingerprint
 from monitor_pipeline_tests.servers.keys import known_hosts_line, public_line, write_private_key
+from monitor_pipeline_tests.servers.net import accept_until
 
 USERNAME = "monitor"
 PASSWORD = "sftp-s3cret-pw"
@@ -227,15 +228,10 @@ class SFTPTestServer:
         self.drop_connections()
 
     def _accept_loop(self, handler_cls, sftp_root: str) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
+        def count() -> None:
             self.connections += 1
-            threading.Thread(target=self._serve_one, args=(conn, handler_cls, sftp_root), daemon=True).start()
+        accept_until(self._sock, self._stop, lambda conn: self._serve_one(conn, handler_cls, sftp_root),
+                     on_accept=count)
 
     def _serve_one(self, conn: socket.socket, handler_cls, sftp_root: str) -> None:
         transport = paramiko.Transport(conn)
