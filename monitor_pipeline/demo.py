@@ -35,12 +35,12 @@ def print_sync_summary(result: dg.ExecuteInProcessResult, defs: dg.Definitions) 
         return
     raw = _metadata(result, "customers_xml")
     print(f"customers_xml: {raw.get('size_bytes')} bytes, sha256 {str(raw.get('sha256'))[:12]}… → {raw.get('path')}")
-    for frame in ("customers", "customer_addresses", "customer_contacts", "customer_dashboards"):
+    for frame in ("customers", "customer_addresses", "customer_contacts", "customer_dashboards", "customer_rejections"):
         meta = _metadata(result, frame)
         print(f"{frame:>20}: {meta.get('row_count')} rows → {meta.get('path')}")
     upsert = _metadata(result, "customer_upsert_batches")
     print("App4Sales: " + ", ".join(f"{k} {upsert.get(k)}" for k in
-                                    ("created", "updated", "reactivated", "unchanged", "failed", "requests")))
+                                    ("created", "updated", "reactivated", "unchanged", "failed", "unconfirmed", "requests")))
     print(f"Browse the sandbox: http://{defaults.SANDBOX_HOST}:{defaults.SANDBOX_PORT}/{defaults.SANDBOX_ADMINISTRATION}/"
           "  (run `make demo` again: the second sync sends nothing)")
 

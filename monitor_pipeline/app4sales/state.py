@@ -44,7 +44,7 @@ class StateLockedError(Exception):
 
     def __init__(self, path: Path, holder: str, since: str, waited: float):
         self.holder, self.since, self.waited = holder, since, waited
-        super().__init__(f"another sync holds the lock of this App4Sales administration: {holder} (since {since}); "
+        super().__init__(f"another sync holds its lock: {holder} (since {since}); "
                          f"waited {waited:g} s (MONITOR_SYNC_LOCK_TIMEOUT) — nothing was sent. State: {path}")
 
 
