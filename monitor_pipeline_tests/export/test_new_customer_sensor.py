@@ -27,8 +27,8 @@ def api(sandbox, **kw) -> App4SalesApi:
 
 
 def tick(sensor, cursor, resource):
-    context = dg.build_sensor_context(cursor=cursor, resources={"app4sales": resource})
-    return sensor(context)
+    with dg.build_sensor_context(cursor=cursor, resources={"app4sales": resource}) as context:
+        return sensor(context)  # closed here: its resources' ephemeral instance is not left to the GC
 
 
 def feed(sandbox) -> list[dict]:
