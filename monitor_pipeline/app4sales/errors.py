@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from monitor_pipeline.errors import PipelineError
 
-class App4SalesError(Exception):
+
+class App4SalesError(PipelineError):
     """A failed App4Sales call: ``call`` like ``"POST customers/batch"``, ``status`` the HTTP status or None."""
-
-    transient = False
 
     def __init__(self, call: str, status: int | None, message: str):
         self.call, self.status, self.message = call, status, message

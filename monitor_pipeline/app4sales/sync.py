@@ -67,6 +67,7 @@ from monitor_pipeline.app4sales.payload import (
 )
 from monitor_pipeline.app4sales.state import StateLockedError, StateLockLostError, SyncState
 from monitor_pipeline.app4sales.sync_settings import SyncSettings
+from monitor_pipeline.errors import PipelineError
 
 __all__ = [
     "BEFORE_SCRIPT", "AFTER_SCRIPT", "SyncSettings", "SyncState", "SyncPlan", "SyncResult", "SyncError",
@@ -80,7 +81,7 @@ AFTER_SCRIPT = "UpdateCustomers"
 ProgressCallback = Callable[[int, int, int, int], None]
 
 
-class SyncError(Exception):
+class SyncError(PipelineError):
     """A sync run could not complete."""
 
 

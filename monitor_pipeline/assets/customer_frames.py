@@ -2,31 +2,25 @@
 ``customer_rejections``:
 customers.xml normalized by the SPEC §3 rules, with the checks a data engineer reads first.
 
-Metadata stays small whatever the file holds (a 50 MB ``<customernote>``, 100k warnings): every value
-shown in a preview, the rejected / warnings tables, check examples and the run log is cut to
-``VALUE_CHARS`` (200) characters plus ``…``; a frame preview shows ``PREVIEW_ROWS`` rows, the
-rejected and warnings tables ``TABLE_ROWS``, the log ``LOG_ROWS`` warnings and rejected customers;
-and each table fits its budget once serialized (``PREVIEW_BYTES``, ``TABLE_BYTES``: fewer rows, then shorter
-values, when it would not), so one materialization's metadata stays below 64 KiB.
+Metadata stays small whatever the file holds (a 50 MB ``<customernote>``, 100k warnings): previews,
+tables, check results and log lines come from ``frame_metadata``, which cuts values and rows and
+keeps one materialization's metadata below 64 KiB.
 
 A customers.xml or extraCustomerData.csv that cannot be used fails the step with a ``dg.Failure``
 naming the file on the server (``sftp://user@host:22/base/…``, never a password) and the line.
 """
 
-import json
-import re
 import tempfile
 from pathlib import Path
 
 import dagster as dg
-import pandas as pd
 
 from monitor_pipeline.customers import CustomersXmlError, ExtraDataError, NormalizeSettings, normalize_customers
-from monitor_pipeline.customers.warnings import VALUE_CHARS, cut
 from monitor_pipeline.resources.connector_settings import ConnectorSettings
 from monitor_pipeline.assets.customers_xml import FTP_POOL
+from monitor_pipeline.assets.frame_metadata import TABLE_BYTES, TABLE_ROWS, frame_checks, log_rows, preview
 from monitor_pipeline.assets.frames_reuse import input_key, reusable_frames
-from monitor_pipeline.lib.fetch import server_location, sha256_of
+from monitor_pipeline.transport.fetch import server_location, sha256_of
 from monitor_pipeline.resources.file_transport import MonitorFileTransport
 from monitor_pipeline.tenants import tenant_of
 from monitor_pipeline.transport import RemoteNotFoundError, TransportError
@@ -53,73 +47,6 @@ CHECKS = [
 ]
 
 
-PREVIEW_ROWS = 5          # rows in a frame's "preview"
-TABLE_ROWS = 20           # rows in the "rejected" and "warnings_preview" tables
-LOG_ROWS = 50             # warnings, and rejected customers, written one per line to the run log
-PREVIEW_BYTES = 20 * 1024  # a preview's budget as serialized (JSON, non-ASCII escaped)
-TABLE_BYTES = 16 * 1024    # the same for the rejected and warnings tables: with the preview, < 64 KiB in all
-EXAMPLES = 10             # CustomerCodes listed in a check's "examples"
-_BREAKS = re.compile(r"[\r\n]+")
-
-
-def _cell(value, limit: int) -> str:
-    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
-        return ""
-    if isinstance(value, bytes | bytearray | memoryview):
-        return f"<{len(value):,} bytes>"
-    return cut(_BREAKS.sub(" ", str(value)[: limit + 1]), limit).replace("|", "\\|")
-
-
-def _markdown(cells: pd.DataFrame) -> str:
-    """A GitHub-style table of already cut and escaped cells, without alignment padding (which would
-    spend the budget on spaces)."""
-    lines = ["| " + " | ".join(_cell(c, VALUE_CHARS) for c in cells.columns) + " |",
-             "|" + "|".join("---" for _ in cells.columns) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in cells.itertuples(index=False, name=None)]
-    return "\n".join(lines)
-
-
-def _serialized(text: str) -> int:
-    return len(json.dumps(text))
-
-
-def _preview(frame: pd.DataFrame, rows: int = PREVIEW_ROWS, budget: int = PREVIEW_BYTES) -> dg.MetadataValue:
-    """The first ``rows`` rows as a markdown table: values cut to ``VALUE_CHARS`` characters, line
-    breaks shown as spaces, Dashboard bytes left out; fewer rows, then shorter values, until the table
-    fits ``budget``. A caption says how many rows of how many are shown."""
-    total = len(frame)
-    shown = frame.head(rows).drop(columns=["Dashboard"], errors="ignore")
-    if not len(shown):
-        return dg.MetadataValue.md("_empty_")
-    count, limit = len(shown), VALUE_CHARS
-    while True:
-        cells = shown.head(count).map(lambda v: _cell(v, limit))
-        text = _markdown(cells)
-        if count < total:
-            text += f"\n\n_{count:,} of {total:,} rows_"
-        if _serialized(text) <= budget or (count == 1 and limit <= 16):
-            return dg.MetadataValue.md(text)
-        if count > 1:
-            count = max(1, count // 2)
-        else:
-            limit //= 2
-
-
-def _examples(values) -> str:
-    return ", ".join(cut(v) for v in list(values[:EXAMPLES]))
-
-
-def _log_rows(context: dg.AssetExecutionContext, warnings: pd.DataFrame, rejected: pd.DataFrame) -> None:
-    for row in warnings.head(LOG_ROWS).itertuples(index=False):
-        context.log.warning(f"{cut(row.CustomerCode)}: {cut(row.Field)}: {cut(row.Message, 2 * VALUE_CHARS)}")
-    if len(warnings) > LOG_ROWS:
-        context.log.warning(f"… and {len(warnings) - LOG_ROWS:,} more warnings (see the 'warnings_preview' metadata)")
-    for row in rejected.head(LOG_ROWS).itertuples(index=False):
-        context.log.warning(f"Rejected customer #{row.Position} ({cut(row.CustomerCode or 'no code')}): {row.Reason}")
-    if len(rejected) > LOG_ROWS:
-        context.log.warning(f"… and {len(rejected) - LOG_ROWS:,} more rejected customers (see the 'rejected' metadata)")
-
-
 def _extra_data(monitor_ftp: MonitorFileTransport, settings: ConnectorSettings,
                 log: dg.DagsterLogManager) -> bytes | None:
     """extraCustomerData.csv's bytes, None when there is none; the temp copy is gone on return."""
@@ -137,7 +64,7 @@ def _extra_data(monitor_ftp: MonitorFileTransport, settings: ConnectorSettings,
                     return None
         except TransportError as exc:
             raise dg.Failure(description=f"extraCustomerData.csv could not be downloaded: {exc}",
-                             allow_retries=getattr(exc, "transient", False)) from None
+                             allow_retries=exc.transient) from None
         data = local.read_bytes()
     log.info(f"Read extra customer data from {server_location(monitor_ftp.transport_config(), remote)} "
              f"({len(data):,} bytes)")
@@ -201,7 +128,7 @@ def normalize_frames(context: dg.AssetExecutionContext, config: FramesConfig, cu
     except ExtraDataError as exc:
         raise _rejected_file("extraCustomerData.csv", monitor_ftp, connector_settings.extra_data_path() or "",
                              getattr(exc, "line", None), getattr(exc, "problem", str(exc))) from None
-    _log_rows(context, result.warnings, result.rejected)
+    log_rows(context, result.warnings, result.rejected)
 
     shared = {"rejected_customers": len(result.rejected), "warnings": len(result.warnings), "input_key": key,
               "reparsed": True}
@@ -209,33 +136,13 @@ def normalize_frames(context: dg.AssetExecutionContext, config: FramesConfig, cu
               "customer_contacts": result.contacts, "customer_dashboards": result.dashboards,
               "customer_rejections": result.rejected}
     for name, frame in frames.items():
-        metadata = {"row_count": dg.MetadataValue.int(len(frame)), "preview": _preview(frame)}
+        metadata = {"row_count": dg.MetadataValue.int(len(frame)), "preview": preview(frame)}
         if name == "customers":
             metadata.update(shared)
             metadata["source_format"] = dg.MetadataValue.json(result.source_format)
             if len(result.rejected):
-                metadata["rejected"] = _preview(result.rejected, TABLE_ROWS, TABLE_BYTES)
+                metadata["rejected"] = preview(result.rejected, TABLE_ROWS, TABLE_BYTES)
             if len(result.warnings):
-                metadata["warnings_preview"] = _preview(result.warnings, TABLE_ROWS, TABLE_BYTES)
+                metadata["warnings_preview"] = preview(result.warnings, TABLE_ROWS, TABLE_BYTES)
         yield dg.Output(frame, output_name=name, metadata=metadata)
     yield from frame_checks(result.customers, result.addresses, result.contacts, len(result.rejected))
-
-
-def frame_checks(customers: pd.DataFrame, addresses: pd.DataFrame, contacts: pd.DataFrame, rejected: int):
-    duplicated = customers["CustomerCode"][customers["CustomerCode"].duplicated()].unique().tolist()
-    yield dg.AssetCheckResult(check_name="no_duplicate_customer_code", asset_key="customers",
-                              passed=not duplicated, metadata={"duplicates": len(duplicated),
-                                                               "examples": _examples(duplicated)})
-    yield dg.AssetCheckResult(check_name="no_rejected_customers", asset_key="customers",
-                              passed=rejected == 0, severity=dg.AssetCheckSeverity.WARN,
-                              metadata={"rejected": rejected})
-    mains = contacts["IsMainContactPerson"].fillna(False).astype(int).groupby(contacts["CustomerCode"]).sum()
-    wrong = mains[mains != 1]
-    yield dg.AssetCheckResult(check_name="one_main_contact", asset_key="customer_contacts", passed=wrong.empty,
-                              metadata={"customers_with_contacts": len(mains), "violations": len(wrong),
-                                        "examples": _examples(wrong.index)})
-    missing = addresses[addresses["Country"].isna()]
-    yield dg.AssetCheckResult(check_name="every_address_has_country", asset_key="customer_addresses",
-                              passed=missing.empty, severity=dg.AssetCheckSeverity.WARN,
-                              metadata={"addresses": len(addresses), "without_country": len(missing),
-                                        "examples": _examples(missing["CustomerCode"].unique())})

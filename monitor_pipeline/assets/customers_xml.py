@@ -11,7 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from monitor_pipeline.lib.fetch import FileStillBeingWritten, download_when_stable, server_location
+from monitor_pipeline.transport.fetch import download_when_stable, server_location
 from monitor_pipeline.resources.connector_settings import ConnectorSettings
 from monitor_pipeline.resources.file_transport import MonitorFileTransport
 from monitor_pipeline.tenants import tenant_of
@@ -53,8 +53,8 @@ def fetch_customers_xml(context: dg.AssetExecutionContext, monitor_ftp: MonitorF
                 context.log.info(f"Downloading {remote} from {transport.description}")
                 fetched = download_when_stable(transport, remote, local,
                                                stability_seconds=connector_settings.stability_seconds)
-        except (FileStillBeingWritten, TransportError) as exc:
-            raise dg.Failure(description=str(exc), allow_retries=getattr(exc, "transient", False)) from None
+        except TransportError as exc:  # FileStillBeingWritten included
+            raise dg.Failure(description=str(exc), allow_retries=exc.transient) from None
         context.log.info(f"Downloaded {fetched.size:,} bytes, sha256 {fetched.sha256[:12]}…")
         yield dg.Output(
             fetched.path,

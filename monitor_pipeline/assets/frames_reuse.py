@@ -13,6 +13,7 @@ import dagster as dg
 import pandas as pd
 
 import monitor_pipeline.customers as customers_package
+from monitor_pipeline.assets.frame_metadata import TABLE_BYTES, frame_checks, preview
 from monitor_pipeline.customers import NormalizeSettings
 
 FRAME_ASSETS = ("customers", "customer_addresses", "customer_contacts", "customer_dashboards", "customer_rejections")
@@ -71,19 +72,15 @@ def reusable_frames(context: dg.AssetExecutionContext, key: str):
 def _small(value) -> bool:
     """Whether a carried metadata value is within the table budget (one made by an older version, before
     metadata was bounded, may not be: it is dropped rather than copied into every later run)."""
-    from monitor_pipeline.assets.customer_frames import TABLE_BYTES
-
     return len(json.dumps(str(getattr(value, "value", value)))) <= TABLE_BYTES
 
 
 def _outputs(frames: dict[str, pd.DataFrame], head: dg.AssetMaterialization):
-    from monitor_pipeline.assets.customer_frames import _preview, frame_checks
-
     carried = {k: head.metadata[k] for k in ("rejected_customers", "warnings", "input_key", "source_format",
                                              "rejected", "warnings_preview")
                if k in head.metadata and _small(head.metadata[k])}
     for asset, frame in frames.items():
-        metadata = {"row_count": dg.MetadataValue.int(len(frame)), "preview": _preview(frame)}
+        metadata = {"row_count": dg.MetadataValue.int(len(frame)), "preview": preview(frame)}
         if asset == "customers":
             metadata.update(carried)
             metadata["reparsed"] = False

@@ -76,7 +76,7 @@ def upsert_customers(context: dg.AssetExecutionContext, config: UpsertConfig, fr
                               owner=f"Dagster run {context.run.run_id} ({default_owner()})",
                               lock_timeout=connector_settings.sync_lock_timeout, log=context.log)
     except (SyncError, App4SalesError) as exc:
-        raise dg.Failure(description=str(exc), allow_retries=getattr(exc, "transient", False)) from None
+        raise dg.Failure(description=str(exc), allow_retries=exc.transient) from None
 
     for failure in result.failures[:50]:
         context.log.error(f"{failure['CustomerCode']}: {failure['message']}")

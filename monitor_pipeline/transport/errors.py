@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from monitor_pipeline.errors import PipelineError
 
-class TransportError(Exception):
+
+class TransportError(PipelineError):
     """A file-transport operation failed. ``transient`` says whether retrying may help."""
 
     transient: bool = False

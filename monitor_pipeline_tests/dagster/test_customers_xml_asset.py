@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from monitor_pipeline.lib.fetch import FileStillBeingWritten, download_when_stable, server_location
+from monitor_pipeline.transport.fetch import FileStillBeingWritten, download_when_stable, server_location
 from monitor_pipeline.transport import TransportConfig, open_transport
 from monitor_pipeline_tests.dagster.harness import customer_xml, sync, write_customers  # noqa: F401 (fixture)
 

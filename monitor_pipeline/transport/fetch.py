@@ -1,4 +1,5 @@
-"""Download a remote file only once it has stopped changing."""
+"""Download a remote file only once it has stopped changing (``download_when_stable``), and say where a
+remote file is in words a person can follow (``server_location``)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from monitor_pipeline.transport import RemoteStat, Transport, TransportConfig
+from monitor_pipeline.transport.base import RemoteStat, Transport
+from monitor_pipeline.transport.config import TransportConfig
+from monitor_pipeline.transport.errors import TransientTransportError
 
 
-class FileStillBeingWritten(RuntimeError):
+class FileStillBeingWritten(TransientTransportError):
     """The remote file changed between two looks: Monitor is probably still writing it."""
 
 
