@@ -48,6 +48,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
+from typing import Protocol
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,13 +73,27 @@ from monitor_pipeline.errors import PipelineError
 __all__ = [
     "BEFORE_SCRIPT", "AFTER_SCRIPT", "SyncSettings", "SyncState", "SyncPlan", "SyncResult", "SyncError",
     "DeactivationRefusedError", "SyncInterruptedError", "SyncLockedError", "confirmed_results", "build_payloads", "payload_hash", "resolve_guid",
-    "generated_guid", "plan_sync", "check_deactivation", "run_sync",
+    "generated_guid", "plan_sync", "SyncClient", "check_deactivation", "run_sync",
 ]
 
 BEFORE_SCRIPT = "BeforeUpdateCustomers"
 AFTER_SCRIPT = "UpdateCustomers"
 
 ProgressCallback = Callable[[int, int, int, int], None]
+
+
+class SyncClient(Protocol):
+    """What the sync needs of App4Sales: ``App4SalesClient`` over HTTP, or a test double. An optional
+    ``request_count`` attribute lets the result count the HTTP requests of the run."""
+
+    administration: str
+
+    def list_customers(self) -> list[dict]: ...
+    def price_lists(self) -> list[dict]: ...
+    def upsert_customers(self, customers: list[dict]) -> list: ...
+    def deactivate_customers(self, codes: list[str]) -> int: ...
+    def put_dashboard(self, code: str, data: bytes) -> None: ...
+    def run_script(self, name: str) -> bool: ...
 
 
 class SyncError(PipelineError):
@@ -278,7 +293,7 @@ def confirmed_results(results: list, sent: set[str]) -> tuple[dict[str, dict], l
     return confirmed, problems
 
 
-def _upsert(client, batch: list[dict], result: SyncResult, log: logging.Logger) -> dict[str, dict]:
+def _upsert(client: SyncClient, batch: list[dict], result: SyncResult, log: logging.Logger) -> dict[str, dict]:
     """Upsert a batch, splitting out customers App4Sales rejects; ``{code: result row}`` of those the
     answers confirmed. Rejected customers go to ``result.failures``, unconfirmed ones to ``result.unconfirmed``."""
     pending = batch
@@ -316,7 +331,7 @@ def _upsert(client, batch: list[dict], result: SyncResult, log: logging.Logger) 
     return {}
 
 
-def _run_script(client, name: str, result: SyncResult, log: logging.Logger) -> None:
+def _run_script(client: SyncClient, name: str, result: SyncResult, log: logging.Logger) -> None:
     if client.run_script(name):
         log.info("App4Sales script %s ran", name)
         result.scripts_run.append(name)
@@ -325,9 +340,9 @@ def _run_script(client, name: str, result: SyncResult, log: logging.Logger) -> N
         result.scripts_skipped.append(name)
 
 
-def run_sync(client, customers: pd.DataFrame, addresses: pd.DataFrame | None, contacts: pd.DataFrame | None,
-             dashboards: pd.DataFrame | None, *, state_dir: str | Path, settings: SyncSettings,
-             present_codes: Iterable[str] = (), owner: str | None = None, lock_timeout: float = 300.0,
+def run_sync(client: SyncClient, customers: pd.DataFrame, addresses: pd.DataFrame | None,
+             contacts: pd.DataFrame | None, dashboards: pd.DataFrame | None, *, state_dir: str | Path,
+             settings: SyncSettings, present_codes: Iterable[str] = (), owner: str | None = None, lock_timeout: float = 300.0,
              on_progress: ProgressCallback | None = None, log: logging.Logger | None = None) -> SyncResult:
     """Sync the frames into ``client``'s administration (see the module docstring for the order).
 
@@ -369,8 +384,8 @@ def run_sync(client, customers: pd.DataFrame, addresses: pd.DataFrame | None, co
     return finish()
 
 
-def _locked_sync(client, customers, addresses, contacts, dashboards, *, state: SyncState, settings: SyncSettings,
-                 present_codes: Iterable[str], result: SyncResult, finish: Callable[[], SyncResult],
+def _locked_sync(client: SyncClient, customers, addresses, contacts, dashboards, *, state: SyncState,
+                 settings: SyncSettings, present_codes: Iterable[str], result: SyncResult, finish: Callable[[], SyncResult],
                  on_progress: ProgressCallback | None, log: logging.Logger) -> None:
     administration = client.administration
     index = client.list_customers()
@@ -427,7 +442,7 @@ def _locked_sync(client, customers, addresses, contacts, dashboards, *, state: S
             f"confirmed and recorded; re-run to send the remaining {remaining}.", result) from exc
 
 
-def _send_dashboards(client, codes: list[str], plan: SyncPlan, state: SyncState, result: SyncResult) -> None:
+def _send_dashboards(client: SyncClient, codes: list[str], plan: SyncPlan, state: SyncState, result: SyncResult) -> None:
     done: list[tuple[str, str | None]] = []
     try:
         for code in codes:
