@@ -12,7 +12,7 @@ import time
 from monitor_pipeline.app4sales.payload import build_payloads
 from monitor_pipeline.app4sales.state import SyncState
 from monitor_pipeline.app4sales.sync import SyncSettings, plan_sync, run_sync
-from monitor_pipeline_tests.sync.fakes import FakeClient, make_frames
+from monitor_pipeline_tests.app4sales.fakes import FakeClient, make_frames
 
 
 def best(label, fn, repeat=3):

@@ -158,7 +158,7 @@ def test_dashboard_failure_is_resent_without_the_customer(tmp_path):
 
     def broken(code, data):
         if code == "C000010":
-            raise __import__("monitor_pipeline_tests.sync.fakes", fromlist=["transient"]).transient()
+            raise __import__("monitor_pipeline_tests.app4sales.fakes", fromlist=["transient"]).transient()
         original(code, data)
     client.put_dashboard = broken
     with pytest.raises(SyncInterruptedError, match="dashboards"):
