@@ -11,7 +11,10 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
+from monitor_pipeline.app4sales.settings import App4SalesSettings
+from monitor_pipeline.deployment import settings_table
 from monitor_pipeline.lib import defaults
+from monitor_pipeline.transport.config import TransportConfig
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -65,9 +68,14 @@ def _sandbox_extras():
     return SandboxAdmin(defaults.default_app4sales_url(), defaults.SANDBOX_USERNAME, defaults.SANDBOX_PASSWORD)
 
 
+def settings(_: argparse.Namespace) -> int:
+    print(settings_table(), end="")
+    return 0
+
+
 def demo(_: argparse.Namespace) -> int:
     _prepare_dagster_home()
-    for name in ("MONITOR_FTP_URL", "APP4SALES_URL"):
+    for name in (TransportConfig.variables()["url"], App4SalesSettings.variables()["url"]):
         if os.environ.get(name):
             print(f"note: {name} is set; the demo runs against the embedded default regardless", file=sys.stderr)
             del os.environ[name]
@@ -121,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("demo", help="sync the bundled sample into the sandbox, then export a new customer").set_defaults(func=demo)
     commands.add_parser("dev", help="the Dagster UI with the embedded default running").set_defaults(func=dev)
+    commands.add_parser("settings", help="every environment variable: meaning, default, bounds, per-tenant key "
+                                         "(the README's table)").set_defaults(func=settings)
     sandbox_parser = commands.add_parser("sandbox", help="the App4Sales sandbox: serve | create-customer …",
                                          add_help=False)
     sandbox_parser.add_argument("rest", nargs=argparse.REMAINDER)

@@ -32,11 +32,15 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from monitor_pipeline.app4sales.settings import SyncOptions
+from monitor_pipeline.customers.settings import NormalizeOptions
+from monitor_pipeline.deployment import DeploymentSettings
 from monitor_pipeline.errors import ConfigError
-from monitor_pipeline.lib.env import env_str
-from monitor_pipeline.transport.config import parse_url, refuse_credentials
+from monitor_pipeline.export.settings import ExportSettings
+from monitor_pipeline.lib.settings import tenant_model
+from monitor_pipeline.transport.config import MonitorFolders, TransportConfig, parse_url, refuse_credentials
 
-TENANTS_FILE_VARIABLE = "MONITOR_TENANTS_FILE"
+TENANTS_FILE_VARIABLE = DeploymentSettings.variables()["tenants_file"]  # named in messages
 
 
 class _Strict(BaseModel):
@@ -52,21 +56,8 @@ def _from_env(variable: str | None, what: str, tenant: str) -> str:
     return value
 
 
-class MonitorServer(_Strict):
-    url: str
-    username: str = ""
-    username_env: str | None = None
-    password_env: str | None = None
-    active: bool = False
-    tls: bool = False
-    ca_file: str | None = None
-    known_hosts: str | None = None
-    host_key: str | None = None
-    private_key: str | None = None
-    customers_folder: str = ""
-    extra_data_folder: str | None = None
-
-    @field_validator("url")
+class _MonitorServerBase(_Strict):
+    @field_validator("url", check_fields=False)
     @classmethod
     def _url(cls, url: str) -> str:
         # at load, as MONITOR_FTP_URL at start; the message never shows the URL's user info
@@ -78,6 +69,12 @@ class MonitorServer(_Strict):
         parts = urlsplit(self.url)
         return parts.hostname or "local"
 
+
+# A tenant's ``monitor:`` section: the fields of TransportConfig and MonitorFolders marked ``tenant`` (same
+# names, defaults and bounds as the variables), the URL required, the login named or read from a variable.
+MonitorServer = tenant_model("MonitorServer", [TransportConfig, MonitorFolders], _MonitorServerBase,
+                             url=(str, ...), username=(str, ""), username_env=(str | None, None),
+                             password_env=(str | None, None))
 
 class App4SalesServer(_Strict):
     url: str
@@ -96,15 +93,8 @@ class App4SalesServer(_Strict):
         return urlsplit(self.url).netloc or "unknown"
 
 
-class TenantSettings(_Strict):
-    default_action_price_list_code: str | None = None
-    enable_price_deduplication: bool = False
-    customer_item_filter: bool = False
-    language_map: dict[str, str] = Field(default_factory=dict)
-    batch_size: int = Field(default=100, ge=1, le=100)
-    deactivate_missing: bool = False
-    deactivate_max_fraction: float = Field(default=0.1, ge=0.0, le=1.0)
-    create_customer: bool = True
+# A tenant's ``settings:`` section: the fields marked ``tenant`` of the mapping, sync and export settings.
+TenantSettings = tenant_model("TenantSettings", [NormalizeOptions, SyncOptions, ExportSettings], _Strict)
 
 
 class Tenant(_Strict):
@@ -130,10 +120,6 @@ class _TenantsFile(_Strict):
     tenants: list[Tenant] = Field(min_length=1)
 
 
-def tenants_file() -> str | None:
-    return env_str(TENANTS_FILE_VARIABLE)
-
-
 def load_tenants(path: str | Path) -> dict[str, Tenant]:
     """The tenants of ``path`` by name, in file order; ConfigError naming the file and the field otherwise."""
     return dict(_load(str(Path(path).resolve())))
@@ -157,11 +143,6 @@ def _load(path: str) -> tuple[tuple[str, Tenant], ...]:
     if duplicated:
         raise ConfigError(f"{TENANTS_FILE_VARIABLE}: {path}: tenant names must be unique, repeated: {duplicated}")
     return tuple((t.name, t) for t in parsed.tenants)
-
-
-def tenant_of(context) -> str | None:
-    """The tenant a Dagster run or step works for: its partition key, or None without tenants."""
-    return context.partition_key if getattr(context, "has_partition_key", False) else None
 
 
 def tenant_entry(path: str | None, tenant: str) -> Tenant:

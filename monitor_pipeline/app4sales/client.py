@@ -27,7 +27,6 @@ import email.utils
 import logging
 import threading
 import time
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -43,8 +42,6 @@ from monitor_pipeline.app4sales.errors import (
     BatchRejectedError,
 )
 from monitor_pipeline.app4sales.deadline import DeadlineAdapter, deadline
-from monitor_pipeline.errors import ConfigError
-from monitor_pipeline.lib.env import env_required
 from monitor_pipeline.lib.redact import redact
 from monitor_pipeline.lib.retry import RetryPolicy
 
@@ -126,15 +123,6 @@ class App4SalesClient:
             self.session.mount("https://", adapter)
         self._count_lock = threading.Lock()
         self.request_count = 0
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **kw: Any) -> App4SalesClient:
-        url = env_required("APP4SALES_URL", environ)
-        try:
-            parse_base_url(url)
-        except ValueError as exc:
-            raise ConfigError(f"APP4SALES_URL {exc}") from None
-        return cls(url, env_required("APP4SALES_USERNAME", environ), env_required("APP4SALES_PASSWORD", environ), **kw)
 
     def __repr__(self) -> str:
         return f"App4SalesClient({self.base_url!r}, user={self._username!r})"

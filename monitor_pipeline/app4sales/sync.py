@@ -67,7 +67,7 @@ from monitor_pipeline.app4sales.payload import (
     resolve_guid_column,
 )
 from monitor_pipeline.app4sales.state import StateLockedError, StateLockLostError, SyncState
-from monitor_pipeline.app4sales.sync_settings import SyncSettings
+from monitor_pipeline.app4sales.settings import SyncSettings
 from monitor_pipeline.errors import PipelineError
 
 __all__ = [

@@ -6,15 +6,23 @@ without accounts or servers to install.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from monitor_pipeline.lib.settings import Settings, setting
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+class EmbeddedDefault(Settings):
+    """Where the embedded default keeps its folder, sandbox database and Dagster home."""
+
+    local_home: str | None = setting(None, "MONITOR_LOCAL_HOME", "folder of the embedded default's state "
+                                     "(default .local in the repository)")
+
+
 def local_home() -> Path:
     """Folder for the embedded default's state (``MONITOR_LOCAL_HOME``, else ``<repo>/.local``)."""
-    return Path(os.environ.get("MONITOR_LOCAL_HOME") or REPO_ROOT / ".local").resolve()
+    return Path(EmbeddedDefault.from_env().local_home or REPO_ROOT / ".local").resolve()
 
 
 def default_ftp_folder() -> Path:

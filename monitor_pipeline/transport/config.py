@@ -1,16 +1,20 @@
-"""Transport settings (SPEC §2): ``TransportConfig`` and parsing of ``MONITOR_FTP_URL``."""
+"""Transport settings (SPEC §2): ``TransportConfig`` (the server), ``MonitorFolders`` (where the files are)
+and the parsing of ``MONITOR_FTP_URL``."""
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
+from pydantic import model_validator
+
 from monitor_pipeline.errors import ConfigError
-from monitor_pipeline.lib.env import env_at_least, env_bool, env_float, env_required, env_str
+from monitor_pipeline.lib import defaults
+from monitor_pipeline.lib.settings import Settings, setting, variable_of
 
 SCHEMES = ("ftp", "ftps", "sftp", "file")
 DEFAULT_PORTS = {"ftp": 21, "ftps": 21, "sftp": 22}
@@ -25,27 +29,6 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # and with the 60 s read timeout a trickle is cut within 90 s per attempt, about when a silence would be.
 DEFAULT_MIN_RATE = 1024.0    # bytes per second; 0 switches the minimum off
 DEFAULT_RATE_WINDOW = 30.0   # seconds
-
-# Environment variable behind each field, so validate() names the variable even when the
-# config was built from Dagster resource fields.
-VARIABLES = {
-    "url": "MONITOR_FTP_URL",
-    "username": "MONITOR_FTP_USERNAME",
-    "password": "MONITOR_FTP_PASSWORD",
-    "active": "MONITOR_FTP_ACTIVE",
-    "tls": "MONITOR_FTP_TLS",
-    "ca_file": "MONITOR_FTP_CA_FILE",
-    "tls_insecure_skip_verify": "MONITOR_FTP_TLS_INSECURE_SKIP_VERIFY",
-    "known_hosts": "MONITOR_SFTP_KNOWN_HOSTS",
-    "host_key": "MONITOR_SFTP_HOST_KEY",
-    "private_key": "MONITOR_SFTP_PRIVATE_KEY",
-    "sftp_insecure_accept_unknown_host_key": "MONITOR_SFTP_INSECURE_ACCEPT_UNKNOWN_HOST_KEY",
-    "connect_timeout": "MONITOR_FTP_CONNECT_TIMEOUT",
-    "read_timeout": "MONITOR_FTP_READ_TIMEOUT",
-    "min_rate": "MONITOR_FTP_MIN_RATE",
-    "rate_window": "MONITOR_FTP_RATE_WINDOW",
-}
-
 
 @dataclass(frozen=True)
 class ParsedURL:
@@ -92,12 +75,12 @@ def refuse_credentials(url: str, variable: str, instead: str) -> None:
 
 
 @lru_cache(maxsize=64)
-def parse_url(url: str, variable: str = VARIABLES["url"],
+def parse_url(url: str, variable: str | None = None,
               credentials: str = "MONITOR_FTP_USERNAME and MONITOR_FTP_PASSWORD") -> ParsedURL:
     """Take ``url`` apart; a ConfigError naming ``variable`` otherwise. No message shows a URL's user info
     (``shown_url``), also when the URL is malformed: a password may hold any character. User info is
     refused: the credentials go in ``credentials``."""
-    var = variable
+    var = variable or variable_of(TransportConfig, "url")
     if not url or not url.strip():
         raise ConfigError(f"{var} is not set")
     url = url.strip()
@@ -145,49 +128,47 @@ def parse_url(url: str, variable: str = VARIABLES["url"],
     return ParsedURL(scheme, host, port or DEFAULT_PORTS[scheme], base, path.rstrip("/") if path != "/" else "/")
 
 
-@dataclass(frozen=True)
-class TransportConfig:
-    url: str
-    username: str = ""
-    password: str = field(default="", repr=False)
-    active: bool = False
-    tls: bool = False
-    ca_file: str | None = None
-    tls_insecure_skip_verify: bool = False
-    known_hosts: str | None = None
-    host_key: str | None = None
-    private_key: str | None = None
-    sftp_insecure_accept_unknown_host_key: bool = False
-    connect_timeout: float = 15.0
-    read_timeout: float = 60.0
-    min_rate: float = DEFAULT_MIN_RATE
-    rate_window: float = DEFAULT_RATE_WINDOW
-    retry_attempts: int = 4
+class TransportConfig(Settings):
+    """How to reach Monitor's file server (SPEC §2). Fields marked ``tenant`` may differ per tenant."""
 
+    url: str = setting("", "MONITOR_FTP_URL", "ftp://host[:port][/base], ftps://…, sftp://…, or file:///dir "
+                       "(unset: the embedded default's local folder)",
+                       tenant=True)
+    username: str = setting("", "MONITOR_FTP_USERNAME", "login name (never in the URL)")
+    password: str = setting("", "MONITOR_FTP_PASSWORD", "login password", secret=True)
+    active: bool = setting(False, "MONITOR_FTP_ACTIVE", "FTP active mode (passive by default)", tenant=True)
+    tls: bool = setting(False, "MONITOR_FTP_TLS", "explicit TLS on ftp:// (same as ftps://)", tenant=True)
+    ca_file: str | None = setting(None, "MONITOR_FTP_CA_FILE", "CA bundle that signs the FTPS server's certificate",
+                                  tenant=True)
+    tls_insecure_skip_verify: bool = setting(False, "MONITOR_FTP_TLS_INSECURE_SKIP_VERIFY",
+                                             "accept any FTPS certificate (testing only)")
+    known_hosts: str | None = setting(None, "MONITOR_SFTP_KNOWN_HOSTS", "OpenSSH known_hosts file", tenant=True)
+    host_key: str | None = setting(None, "MONITOR_SFTP_HOST_KEY", "pinned SFTP host key, SHA256:… as ssh-keygen -lf "
+                                   "prints it", tenant=True)
+    private_key: str | None = setting(None, "MONITOR_SFTP_PRIVATE_KEY", "SSH private key file", tenant=True)
+    sftp_insecure_accept_unknown_host_key: bool = setting(False, "MONITOR_SFTP_INSECURE_ACCEPT_UNKNOWN_HOST_KEY",
+                                                          "accept an unknown SFTP host key (testing only)")
+    connect_timeout: float = setting(15.0, "MONITOR_FTP_CONNECT_TIMEOUT", "seconds for the whole connect (TCP, "
+                                     "TLS/SSH handshake, login)", gt=0, unit=" s")
+    read_timeout: float = setting(60.0, "MONITOR_FTP_READ_TIMEOUT", "longest pause of a transfer", gt=0, unit=" s")
+    min_rate: float = setting(DEFAULT_MIN_RATE, "MONITOR_FTP_MIN_RATE", "bytes/s a transfer must average over "
+                              "the rate window (0: no minimum)", ge=0, unit=" B/s (0: no minimum)")
+    rate_window: float = setting(DEFAULT_RATE_WINDOW, "MONITOR_FTP_RATE_WINDOW", "seconds the minimum rate is "
+                                 "averaged over", gt=0, unit=" s")
+    retry_attempts: int = setting(4, None, "tries of each connect and transfer, reconnecting", ge=1)
+
+    @model_validator(mode="before")
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> TransportConfig:
-        env = os.environ if environ is None else environ
-        config = cls(
-            url=env_required("MONITOR_FTP_URL", env),
-            username=env_str("MONITOR_FTP_USERNAME", "", env) or "",
-            # not stripped: a password may legitimately start or end with a space
-            password=env.get("MONITOR_FTP_PASSWORD", "") or "",
-            active=env_bool("MONITOR_FTP_ACTIVE", False, env),
-            tls=env_bool("MONITOR_FTP_TLS", False, env),
-            ca_file=env_str("MONITOR_FTP_CA_FILE", None, env),
-            tls_insecure_skip_verify=env_bool("MONITOR_FTP_TLS_INSECURE_SKIP_VERIFY", False, env),
-            known_hosts=env_str("MONITOR_SFTP_KNOWN_HOSTS", None, env),
-            host_key=env_str("MONITOR_SFTP_HOST_KEY", None, env),
-            private_key=env_str("MONITOR_SFTP_PRIVATE_KEY", None, env),
-            sftp_insecure_accept_unknown_host_key=env_bool("MONITOR_SFTP_INSECURE_ACCEPT_UNKNOWN_HOST_KEY", False,
-                                                           env),
-            connect_timeout=env_float("MONITOR_FTP_CONNECT_TIMEOUT", 15.0, env),
-            read_timeout=env_float("MONITOR_FTP_READ_TIMEOUT", 60.0, env),
-            min_rate=env_at_least("MONITOR_FTP_MIN_RATE", DEFAULT_MIN_RATE, 0, env, unit=" B/s (0: no minimum)"),
-            rate_window=env_at_least("MONITOR_FTP_RATE_WINDOW", DEFAULT_RATE_WINDOW, 0.1, env, unit=" s"),
-        )
-        config.validate()
-        return config
+    def _embedded_default(cls, data: object) -> object:
+        """Without ``MONITOR_FTP_URL``: the embedded default's local folder."""
+        if isinstance(data, dict) and not data.get("url"):
+            return {**data, "url": defaults.default_ftp_url()}
+        return data
+
+    @model_validator(mode="after")
+    def _checked(self) -> TransportConfig:
+        self.validate()
+        return self
 
     @property
     def parsed(self) -> ParsedURL:
@@ -207,25 +188,16 @@ class TransportConfig:
         return self.username
 
     def validate(self) -> None:
+        """ConfigError naming the variable: the URL, the files named, the pinned key's form (the bounds of
+        the numbers are the fields' own)."""
         parse_url(self.url)  # raises ConfigError naming MONITOR_FTP_URL
         for name in ("ca_file", "private_key"):
             value = getattr(self, name)
-            if value and not os.path.isfile(os.path.expanduser(value)):
-                raise ConfigError(f"{VARIABLES[name]}={value} is not a readable file")
-        if self.host_key and not _PINNED_KEY.match(self.host_key.strip()):
-            raise ConfigError(f"{VARIABLES['host_key']}={self.host_key!r} is not an OpenSSH SHA256 fingerprint "
+            if isinstance(value, str) and value and not os.path.isfile(os.path.expanduser(value)):
+                raise ConfigError(f"{variable_of(TransportConfig, name)}={value} is not a readable file")
+        if isinstance(self.host_key, str) and self.host_key and not _PINNED_KEY.match(self.host_key.strip()):
+            raise ConfigError(f"MONITOR_SFTP_HOST_KEY={self.host_key!r} is not an OpenSSH SHA256 fingerprint "
                               "(expected SHA256: followed by 43 base64 characters, as `ssh-keygen -lf` prints it)")
-        for name in ("connect_timeout", "read_timeout"):
-            value = getattr(self, name)
-            if not _is_number(value) or not value > 0:
-                raise ConfigError(f"{VARIABLES[name]}={value!r} must be a positive number of seconds")
-        if not _is_number(self.min_rate) or not self.min_rate >= 0:
-            raise ConfigError(f"{VARIABLES['min_rate']}={self.min_rate!r} must be a number of bytes per second "
-                              "(0 switches the minimum off)")
-        if not _is_number(self.rate_window) or not self.rate_window > 0:
-            raise ConfigError(f"{VARIABLES['rate_window']}={self.rate_window!r} must be a positive number of seconds")
-        if not isinstance(self.retry_attempts, int) or self.retry_attempts < 1:
-            raise ConfigError(f"retry_attempts={self.retry_attempts!r} must be a whole number ≥ 1")
 
     def describe(self) -> str:
         """``sftp://user@host:2222/base`` — never the password."""
@@ -239,5 +211,21 @@ class TransportConfig:
         return f"{p.scheme}://{user}{host}:{p.port}{path}{suffix}"
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value  # not NaN
+class MonitorFolders(Settings):
+    """Where customers.xml and extraCustomerData.csv are in Monitor's folder (SPEC §2), and how long the
+    file must stand still before it is read."""
+
+    customers_folder: str = setting("", "MONITOR_CUSTOMERS_FOLDER", "folder of customers.xml, relative to the "
+                                    "base folder", tenant=True)
+    extra_data_folder: str | None = setting(None, "MONITOR_EXTRA_DATA_FOLDER", "folder of extraCustomerData.csv; "
+                                            "unset = no extra data", tenant=True)
+    stability_seconds: float = setting(3.0, "MONITOR_STABILITY_SECONDS", "wait between the two looks at "
+                                       "customers.xml that prove it is not being written", ge=0, unit=" s")
+
+    def customers_xml_path(self) -> str:
+        return str(PurePosixPath(self.customers_folder.strip("/") or ".") / "customers.xml")
+
+    def extra_data_path(self) -> str | None:
+        if self.extra_data_folder is None:
+            return None
+        return str(PurePosixPath(self.extra_data_folder.strip("/") or ".") / "extraCustomerData.csv")

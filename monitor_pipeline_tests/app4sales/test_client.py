@@ -14,6 +14,7 @@ from monitor_pipeline.app4sales import (
     App4SalesNotFoundError,
     BatchRejectedError,
 )
+from monitor_pipeline.app4sales.settings import App4SalesSettings
 from monitor_pipeline.errors import ConfigError
 
 
@@ -22,7 +23,7 @@ def customer(code: str, **fields) -> dict:
 
 
 def test_from_env_reads_the_three_variables(sandbox):
-    client = App4SalesClient.from_env(sandbox.env())
+    client = App4SalesSettings.from_env(sandbox.env()).client()
     assert client.administration == sandbox.admin
     assert client.base_url == sandbox.base_url()
     assert client.list_customers() == []
@@ -32,7 +33,7 @@ def test_from_env_reads_the_three_variables(sandbox):
 def test_from_env_missing_variable_is_named(sandbox, missing):
     env = {k: v for k, v in sandbox.env().items() if k != missing}
     with pytest.raises(ConfigError, match=missing):
-        App4SalesClient.from_env(env)
+        App4SalesSettings.from_env(env).client()
 
 
 @pytest.mark.parametrize("url", ["ftp://host/demo/api/app4sales/", "http://host/app4sales/", "not a url",
@@ -40,7 +41,7 @@ def test_from_env_missing_variable_is_named(sandbox, missing):
 def test_from_env_malformed_url_is_named_without_secrets(url):
     env = {"APP4SALES_URL": url, "APP4SALES_USERNAME": "u", "APP4SALES_PASSWORD": "pw"}
     with pytest.raises(ConfigError, match="APP4SALES_URL") as info:
-        App4SalesClient.from_env(env)
+        App4SalesSettings.from_env(env).client()
     assert "topsecret" not in str(info.value)
 
 

@@ -1,7 +1,7 @@
 import pytest
 
 from monitor_pipeline.app4sales.state import SyncState, state_file_name
-from monitor_pipeline.app4sales.sync_settings import SyncSettings
+from monitor_pipeline.app4sales.settings import SyncSettings
 from monitor_pipeline.errors import ConfigError
 
 

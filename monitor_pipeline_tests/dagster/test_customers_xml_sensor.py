@@ -6,8 +6,9 @@ import os
 import dagster as dg
 import pytest
 
-from monitor_pipeline.resources import ConnectorSettings, MonitorFileTransport
-from monitor_pipeline.sensors.customers_xml_sensor import build_customers_xml_sensor
+from monitor_pipeline.resources import MonitorFileTransport
+from monitor_pipeline_tests.resources import tenancy
+from monitor_pipeline.defs.customer_sync.sensor import build_customers_xml_sensor
 from monitor_pipeline.transport import TransportAuthError
 
 
@@ -19,8 +20,7 @@ def folder(tmp_path):
 
 
 def tick(sensor, folder, cursor):
-    resources = {"monitor_ftp": MonitorFileTransport(url=folder.as_uri()),
-                 "connector_settings": ConnectorSettings(state_dir=str(folder.parent / "state"))}
+    resources = tenancy(MonitorFileTransport(url=folder.as_uri()), state_dir=str(folder.parent / "state"))
     with dg.build_sensor_context(cursor=cursor, resources=resources) as context:
         return sensor.evaluate_tick(context)
 
@@ -77,9 +77,8 @@ def test_missing_file_skips_with_reason(folder):
 
 
 def _ftp_tick(url: str, password: str, tmp_path):
-    resources = {"monitor_ftp": MonitorFileTransport(url=url, username="monitor", password=password,
-                                                     connect_timeout=2, read_timeout=2),
-                 "connector_settings": ConnectorSettings(state_dir=str(tmp_path / "state"))}
+    resources = tenancy(MonitorFileTransport(url=url, username="monitor", password=password,
+                                             connect_timeout=2, read_timeout=2), state_dir=str(tmp_path / "state"))
     with dg.build_sensor_context(cursor=None, resources=resources) as context:
         return build_customers_xml_sensor().evaluate_tick(context)
 

@@ -1,6 +1,8 @@
 """What the code location offers a data engineer, written out: a restructuring that drops, renames or
 regroups an asset, check, job, sensor, schedule, resource, pool or run tag fails here."""
 
+import inspect
+
 import dagster as dg
 
 from monitor_pipeline.definitions import build_defs
@@ -37,7 +39,11 @@ def test_the_code_location_without_tenants(monkeypatch):
     assert {j.name for j in repo.get_all_jobs()} - {"__ASSET_JOB"} == {"customer_sync_job", "export_new_customer_job"}
     assert {s.name for s in repo.sensor_defs} == {"customers_xml_sensor", "new_customer_sensor"}
     assert {s.name for s in repo.schedule_defs} == {"customer_sync_schedule"}
-    assert set(defs.resources) == {"app4sales", "connector_settings", "monitor_ftp", "monitor_storage"}
+    assert set(defs.resources) == {"app4sales", "connector_settings", "monitor_ftp", "monitor_storage", "tenancy"}
+    for key in ASSETS:  # the assets take the tenant's resources from ``tenancy`` only
+        parameters = set(inspect.signature(defs.resolve_assets_def(key).op.compute_fn.decorated_fn).parameters)
+        assert parameters & {"monitor_ftp", "app4sales", "connector_settings"} == set(), (key, parameters)
+        assert "tenancy" in parameters, key
     assert repo.get_job("customer_sync_job").tags == {
         "monitor_pipeline/app4sales_administration": "127.0.0.1:8765/demo"}
     deps = {k.to_user_string() for k in repo.asset_graph.get(dg.AssetKey("customer_upsert_batches")).parent_keys}

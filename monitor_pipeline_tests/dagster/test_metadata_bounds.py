@@ -9,8 +9,8 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from monitor_pipeline.assets.frame_metadata import preview as _preview
-from monitor_pipeline.assets.frames_reuse import _outputs
+from monitor_pipeline.defs.customer_sync.frame_metadata import preview as _preview
+from monitor_pipeline.defs.customer_sync.frames_reuse import _outputs
 from monitor_pipeline.customers import CUSTOMER_COLUMNS
 from monitor_pipeline_tests.dagster.frames_harness import run_frames
 from monitor_pipeline_tests.dagster.harness import SyncRun, customer_xml, sync, write_customers  # noqa: F401

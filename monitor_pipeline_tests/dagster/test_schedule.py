@@ -5,11 +5,11 @@ from datetime import UTC, datetime
 import dagster as dg
 import pytest
 
-from monitor_pipeline.assets import build_customer_sync_assets
+from monitor_pipeline.defs.customer_sync.assets import build_customer_sync_assets
 from monitor_pipeline.errors import ConfigError
-from monitor_pipeline.jobs import build_customer_sync_job
+from monitor_pipeline.defs.customer_sync.job import build_customer_sync_job
 from monitor_pipeline.resources import build_resources
-from monitor_pipeline.schedules import build_customer_sync_schedule
+from monitor_pipeline.defs.customer_sync.schedule import build_customer_sync_schedule
 from monitor_pipeline.tenants import Tenant
 
 TICK = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)

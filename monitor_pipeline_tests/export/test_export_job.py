@@ -23,7 +23,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from monitor_pipeline.jobs.export_new_customer import EXPORT_OP_NAME, export_new_customer_job, run_config_for
+from monitor_pipeline_tests.resources import tenancy
+from monitor_pipeline.defs.customer_export.job import EXPORT_OP_NAME, export_new_customer_job, run_config_for
 from monitor_pipeline.resources.app4sales import App4SalesApi
 from monitor_pipeline.resources.file_transport import MonitorFileTransport
 from monitor_pipeline.transport import TransportConfig, open_transport
@@ -191,7 +192,7 @@ def run_export(item: dict, monitor_ftp, app4sales_api, **op_config):
     instance = dg.DagsterInstance.ephemeral()
     _INSTANCES.append(instance)
     result = export_new_customer_job.execute_in_process(
-        run_config=run_config, resources={"monitor_ftp": monitor_ftp, "app4sales": app4sales_api},
+        run_config=run_config, resources=tenancy(monitor_ftp, app4sales_api),
         instance=instance, raise_on_error=False)
     return result, instance
 

@@ -7,11 +7,12 @@ import socket
 import dagster as dg
 import pytest
 
+from monitor_pipeline_tests.resources import tenancy
 from monitor_pipeline.app4sales.errors import App4SalesAuthError
 from monitor_pipeline.errors import ConfigError
-from monitor_pipeline.jobs.export_new_customer import EXPORT_OP_NAME
+from monitor_pipeline.defs.customer_export.job import EXPORT_OP_NAME
 from monitor_pipeline.resources.app4sales import App4SalesApi
-from monitor_pipeline.sensors.new_customer_sensor import (
+from monitor_pipeline.defs.customer_export.sensor import (
     build_new_customer_sensor,
     new_customer_sensor,
     new_customer_sensor_from_env,
@@ -27,7 +28,7 @@ def api(sandbox, **kw) -> App4SalesApi:
 
 
 def tick(sensor, cursor, resource):
-    with dg.build_sensor_context(cursor=cursor, resources={"app4sales": resource}) as context:
+    with dg.build_sensor_context(cursor=cursor, resources=tenancy(app4sales=resource)) as context:
         return sensor(context)  # closed here: its resources' ephemeral instance is not left to the GC
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -49,7 +49,7 @@ class Backend:
             self.server.give_to_user(path)
 
     def open(self, **overrides):
-        config = replace(self.config, **overrides)
+        config = self.config.model_copy(update=overrides)
         return open_transport(config, retry=fast_retry())
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from monitor_pipeline.errors import ConfigError
+from monitor_pipeline.lib import defaults
 from monitor_pipeline.tenants import load_tenants
 from monitor_pipeline.transport import TransportConfig, parse_url
 
@@ -43,8 +44,14 @@ def test_defaults():
     assert config.parsed.port == 21
 
 
+def test_without_a_url_the_embedded_default_folder():
+    """One reader for production and tests: MONITOR_FTP_URL unset is the embedded default's local folder
+    (the test-only reader this replaced required it, which production never did)."""
+    assert TransportConfig.from_env({}).url == defaults.default_ftp_url()
+    assert TransportConfig.from_env({"MONITOR_FTP_URL": "  "}).scheme == "file"
+
+
 @pytest.mark.parametrize("env, variable", [
-    ({}, "MONITOR_FTP_URL"),
     ({"MONITOR_FTP_URL": "http://h/x"}, "MONITOR_FTP_URL"),
     ({"MONITOR_FTP_URL": "ftp://h:99999/x"}, "MONITOR_FTP_URL"),
     ({"MONITOR_FTP_URL": "ftp://h:abc/x"}, "MONITOR_FTP_URL"),

@@ -5,15 +5,18 @@ from collections.abc import Mapping
 import dagster as dg
 
 from monitor_pipeline.errors import ConfigError
-from monitor_pipeline.jobs import sync_tags
-from monitor_pipeline.lib.env import env_str
+from monitor_pipeline.defs.run_tags import sync_tags
+from monitor_pipeline.deployment import DeploymentSettings
 from monitor_pipeline.tenants import Tenant
 
 
-def build_customer_sync_schedule(tenants: Mapping[str, Tenant] | None = None) -> dg.ScheduleDefinition | None:
-    """``MONITOR_SYNC_SCHEDULE``: a cron expression (default hourly), or ``off``. One run per tenant."""
-    cron = env_str("MONITOR_SYNC_SCHEDULE", "0 * * * *")
-    if cron.lower() in ("off", "false", "none"):
+def build_customer_sync_schedule(tenants: Mapping[str, Tenant] | None = None,
+                                 deployment: DeploymentSettings | None = None) -> dg.ScheduleDefinition | None:
+    """``MONITOR_SYNC_SCHEDULE`` (``DeploymentSettings.sync_schedule``): a cron expression (default hourly),
+    or ``off``. One run per tenant."""
+    deployment = deployment or DeploymentSettings.from_env()
+    cron = deployment.sync_schedule
+    if deployment.schedule_off:
         return None
     try:
         return _schedule(cron, tenants)

@@ -14,10 +14,11 @@ import pandas as pd
 
 from monitor_pipeline.app4sales.errors import App4SalesError
 from monitor_pipeline.app4sales.state import default_owner
-from monitor_pipeline.app4sales.sync import SyncError, SyncSettings, run_sync
+from monitor_pipeline.app4sales.settings import SyncOptions, SyncSettings
+from monitor_pipeline.app4sales.sync import SyncError, run_sync
 from monitor_pipeline.resources.app4sales import App4SalesApi
 from monitor_pipeline.resources.connector_settings import ConnectorSettings
-from monitor_pipeline.tenants import tenant_of
+from monitor_pipeline.resources.tenancy import MonitorTenancy
 
 GROUP = "customer_sync"
 APP4SALES_POOL = "app4sales"
@@ -45,12 +46,11 @@ def build_customer_upsert_batches(partitions_def: dg.PartitionsDefinition | None
     def customer_upsert_batches(context: dg.AssetExecutionContext, config: UpsertConfig, customers: pd.DataFrame,
                                 customer_addresses: pd.DataFrame, customer_contacts: pd.DataFrame,
                                 customer_dashboards: pd.DataFrame, customer_rejections: pd.DataFrame,
-                                app4sales: App4SalesApi, connector_settings: ConnectorSettings) -> dg.MaterializeResult:
-        tenant = tenant_of(context)
+                                tenancy: dg.ResourceParam[MonitorTenancy]) -> dg.MaterializeResult:
+        tenant = tenancy.for_context(context)
         frames = (customers, customer_addresses, customer_contacts, customer_dashboards)
         present = customer_rejections["CustomerCode"].dropna().tolist()  # in the file, so never "absent"
-        return upsert_customers(context, config, frames, app4sales.for_tenant(tenant),
-                                connector_settings.for_tenant(tenant), present_codes=present)
+        return upsert_customers(context, config, frames, tenant.app4sales, tenant.settings, present_codes=present)
 
     return customer_upsert_batches
 
@@ -59,13 +59,7 @@ def upsert_customers(context: dg.AssetExecutionContext, config: UpsertConfig, fr
                      app4sales: App4SalesApi, connector_settings: ConnectorSettings,
                      present_codes: list[str] = ()) -> dg.MaterializeResult:
     customers, customer_addresses, customer_contacts, customer_dashboards = frames
-    settings = SyncSettings(
-        batch_size=connector_settings.batch_size,
-        enable_price_deduplication=connector_settings.enable_price_deduplication,
-        deactivate_missing=connector_settings.deactivate_missing,
-        deactivate_max_fraction=connector_settings.deactivate_max_fraction,
-        full_refresh=config.full_refresh,
-    )
+    settings = SyncSettings(**connector_settings.values(SyncOptions), full_refresh=config.full_refresh)
 
     try:
         with app4sales.client() as client:

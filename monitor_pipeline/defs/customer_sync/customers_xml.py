@@ -14,7 +14,7 @@ import dagster as dg
 from monitor_pipeline.transport.fetch import download_when_stable, server_location
 from monitor_pipeline.resources.connector_settings import ConnectorSettings
 from monitor_pipeline.resources.file_transport import MonitorFileTransport
-from monitor_pipeline.tenants import tenant_of
+from monitor_pipeline.resources.tenancy import MonitorTenancy
 from monitor_pipeline.transport import TransportError
 
 GROUP = "customer_sync"
@@ -32,10 +32,9 @@ def build_customers_xml(partitions_def: dg.PartitionsDefinition | None = None) -
         description="customers.xml from MONITOR_FTP_URL / MONITOR_CUSTOMERS_FOLDER, byte for byte, once it has "
                     "stopped changing.",
     )
-    def customers_xml(context: dg.AssetExecutionContext, monitor_ftp: MonitorFileTransport,
-                      connector_settings: ConnectorSettings):
-        tenant = tenant_of(context)
-        yield from fetch_customers_xml(context, monitor_ftp.for_tenant(tenant), connector_settings.for_tenant(tenant))
+    def customers_xml(context: dg.AssetExecutionContext, tenancy: dg.ResourceParam[MonitorTenancy]):
+        tenant = tenancy.for_context(context)
+        yield from fetch_customers_xml(context, tenant.monitor_ftp, tenant.settings)
 
     return customers_xml
 

@@ -22,10 +22,11 @@ import dagster as dg
 import requests
 
 from monitor_pipeline.app4sales.errors import App4SalesAuthError, App4SalesTransientError
-from monitor_pipeline.jobs import host_tags
-from monitor_pipeline.jobs.export_new_customer import EXPORT_JOB_NAME, run_config_for
-from monitor_pipeline.lib.env import env_bool, env_int
+from monitor_pipeline.defs.run_tags import host_tags
+from monitor_pipeline.defs.customer_export.job import EXPORT_JOB_NAME, run_config_for
+from monitor_pipeline.export.settings import ExportSettings
 from monitor_pipeline.resources.app4sales import App4SalesApi
+from monitor_pipeline.resources.tenancy import MonitorTenancy
 from monitor_pipeline.tenants import Tenant
 
 SENSOR_NAME = "new_customer_sensor"
@@ -75,7 +76,8 @@ def poll_feed(context: dg.SensorEvaluationContext, app4sales: App4SalesApi, star
                         continue
                     run_requests.append(dg.RunRequest(
                         run_key=str(guid) if tenant is None else f"{tenant}:{guid}",
-                        run_config=run_config_for(item, tenant),
+                        run_config=run_config_for(item),
+                        partition_key=tenant,
                         tags={"customer_guid": str(guid), "sequence": str(sequence), "flow": "customer_export",
                               **(tags or {})},
                     ))
@@ -115,12 +117,12 @@ def build_new_customer_sensor(
                     "once per new customer (run key = CustomerGuid). Cursor = last feed Sequence.",
         tags={"flow": "customer_export"},
     )
-    def _sensor(context: dg.SensorEvaluationContext, app4sales: App4SalesApi) -> dg.SensorResult | dg.SkipReason:
+    def _sensor(context: dg.SensorEvaluationContext, tenancy: dg.ResourceParam[MonitorTenancy]) -> dg.SensorResult | dg.SkipReason:
         limits = {"page_size": page_size, "max_items": max_items_per_tick}
         if tenants:
-            return _poll_tenants(context, app4sales, tenants, limits)
+            return _poll_tenants(context, tenancy, tenants, limits)
         start = parse_cursor(context.cursor)
-        run_requests, last, failure = poll_feed(context, app4sales, start, **limits)
+        run_requests, last, failure = poll_feed(context, tenancy.app4sales, start, **limits)
         if failure:
             return dg.SkipReason(failure)
         if last == start:
@@ -131,7 +133,7 @@ def build_new_customer_sensor(
     return _sensor
 
 
-def _poll_tenants(context: dg.SensorEvaluationContext, app4sales: App4SalesApi, tenants: Mapping[str, Tenant],
+def _poll_tenants(context: dg.SensorEvaluationContext, tenancy: dg.ResourceParam[MonitorTenancy], tenants: Mapping[str, Tenant],
                   limits: dict) -> dg.SensorResult:
     cursor = json.loads(context.cursor) if context.cursor else {}
     run_requests: list[dg.RunRequest] = []
@@ -140,7 +142,7 @@ def _poll_tenants(context: dg.SensorEvaluationContext, app4sales: App4SalesApi, 
         if not tenant.settings.create_customer:
             continue
         start = parse_cursor(str(cursor.get(name, 0)))
-        requests_, cursor[name], failure = poll_feed(context, app4sales.for_tenant(name), start, tenant=name,
+        requests_, cursor[name], failure = poll_feed(context, tenancy.for_tenant(name).app4sales, start, tenant=name,
                                                      tags=host_tags(tenant), **limits)
         run_requests += requests_
         if failure:
@@ -151,12 +153,11 @@ def _poll_tenants(context: dg.SensorEvaluationContext, app4sales: App4SalesApi, 
 
 def new_customer_sensor_from_env(environ: Mapping[str, str] | None = None,
                                  tenants: Mapping[str, Tenant] | None = None) -> dg.SensorDefinition:
-    """The sensor as ``MONITOR_CREATE_CUSTOMER`` and ``MONITOR_EXPORT_POLL_SECONDS`` configure it (SPEC §2)."""
-    return build_new_customer_sensor(
-        enabled_by_default=env_bool("MONITOR_CREATE_CUSTOMER", True, environ),
-        poll_seconds=env_int("MONITOR_EXPORT_POLL_SECONDS", 30, environ, low=1),
-        tenants=tenants,
-    )
+    """The sensor as ``MONITOR_CREATE_CUSTOMER`` and ``MONITOR_EXPORT_POLL_SECONDS`` configure it (SPEC §2,
+    ``ExportSettings``)."""
+    settings = ExportSettings.from_env(environ)
+    return build_new_customer_sensor(enabled_by_default=settings.create_customer,
+                                     poll_seconds=settings.export_poll_seconds, tenants=tenants)
 
 
 new_customer_sensor = new_customer_sensor_from_env()

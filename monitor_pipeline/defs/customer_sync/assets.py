@@ -2,9 +2,9 @@
 
 import dagster as dg
 
-from monitor_pipeline.assets.customer_frames import build_customer_frames
-from monitor_pipeline.assets.customers_xml import build_customers_xml
-from monitor_pipeline.assets.upsert import build_customer_upsert_batches
+from monitor_pipeline.defs.customer_sync.customer_frames import build_customer_frames
+from monitor_pipeline.defs.customer_sync.customers_xml import build_customers_xml
+from monitor_pipeline.defs.customer_sync.upsert import build_customer_upsert_batches
 
 
 def build_customer_sync_assets(partitions_def: dg.PartitionsDefinition | None = None) -> list[dg.AssetsDefinition]:

@@ -22,8 +22,7 @@ import dagster as dg
 from pydantic import Field
 
 from monitor_pipeline.export import ExportError, export_new_customer
-from monitor_pipeline.resources.app4sales import App4SalesApi
-from monitor_pipeline.resources.file_transport import MonitorFileTransport
+from monitor_pipeline.resources.tenancy import MonitorTenancy
 
 EXPORT_OP_NAME = "export_new_customer"
 EXPORT_JOB_NAME = "export_new_customer_job"
@@ -40,19 +39,15 @@ class ExportNewCustomerConfig(dg.Config):
         "export-level upload attempts in all, each on a fresh connection; the transport itself already retries "
         "transient failures (4 tries) within each attempt"))
     retry_backoff_seconds: float = Field(default=2.0, ge=0.0, description="first wait; doubles each retry, max 30 s")
-    tenant: str | None = Field(default=None, description="tenant of the tenants file (MONITOR_TENANTS_FILE); "
-                                                         "none = the single tenant of the SPEC §2 variables")
 
 
-def run_config_for(item: dict, tenant: str | None = None) -> dict:
-    """The run config of ``export_new_customer_job`` for one feed item (of one tenant)."""
+def run_config_for(item: dict) -> dict:
+    """The run config of ``export_new_customer_job`` for one feed item (its tenant is the run's partition)."""
     config = {
         "customer_guid": str(item["CustomerGuid"]),
         "sequence": int(item.get("Sequence") or 0),
         "xml": item.get("Xml") or "",
     }
-    if tenant is not None:
-        config["tenant"] = tenant
     return {"ops": {EXPORT_OP_NAME: {"config": config}}}
 
 
@@ -73,11 +68,11 @@ def _tag_run(context: dg.OpExecutionContext, tags: dict[str, str]) -> None:
 def export_new_customer_op(
     context: dg.OpExecutionContext,
     config: ExportNewCustomerConfig,
-    monitor_ftp: MonitorFileTransport,
-    app4sales: App4SalesApi,
+    tenancy: dg.ResourceParam[MonitorTenancy],
 ) -> dict:
     guid = config.customer_guid
-    monitor_ftp, app4sales = monitor_ftp.for_tenant(config.tenant), app4sales.for_tenant(config.tenant)
+    tenant = tenancy.for_context(context)
+    monitor_ftp, app4sales = tenant.monitor_ftp, tenant.app4sales
     try:
         server = monitor_ftp.description
     except Exception:  # noqa: BLE001 - only used in messages
@@ -127,12 +122,22 @@ def export_new_customer_op(
     }
 
 
-@dg.job(
-    name=EXPORT_JOB_NAME,
-    description="Customer export, App4Sales → Monitor: upload one new customer's XML as "
-                "customers/<CustomerCode>.xml and report the result to App4Sales. Launched by new_customer_sensor.",
-    tags=FLOW_TAGS,
-    executor_def=dg.in_process_executor,
-)
-def export_new_customer_job() -> None:
-    export_new_customer_op()
+def build_export_new_customer_job(partitions_def: dg.PartitionsDefinition | None = None) -> dg.JobDefinition:
+    """``export_new_customer_job``; with tenants partitioned like the sync, one partition per tenant."""
+
+    @dg.job(
+        name=EXPORT_JOB_NAME,
+        description="Customer export, App4Sales → Monitor: upload one new customer's XML as "
+                    "customers/<CustomerCode>.xml and report the result to App4Sales. Launched by new_customer_sensor"
+                    + (" (the tenant is the run's partition)." if partitions_def else "."),
+        tags=FLOW_TAGS,
+        executor_def=dg.in_process_executor,
+        partitions_def=partitions_def,
+    )
+    def export_new_customer_job() -> None:
+        export_new_customer_op()
+
+    return export_new_customer_job
+
+
+export_new_customer_job = build_export_new_customer_job()

@@ -13,7 +13,7 @@ import dagster as dg
 import pandas as pd
 
 import monitor_pipeline.customers as customers_package
-from monitor_pipeline.assets.frame_metadata import TABLE_BYTES, frame_checks, preview
+from monitor_pipeline.defs.customer_sync.frame_metadata import TABLE_BYTES, frame_checks, preview
 from monitor_pipeline.customers import NormalizeSettings
 
 FRAME_ASSETS = ("customers", "customer_addresses", "customer_contacts", "customer_dashboards", "customer_rejections")

@@ -16,13 +16,14 @@ from pathlib import Path
 import dagster as dg
 
 from monitor_pipeline.customers import CustomersXmlError, ExtraDataError, NormalizeSettings, normalize_customers
+from monitor_pipeline.customers.settings import NormalizeOptions
 from monitor_pipeline.resources.connector_settings import ConnectorSettings
-from monitor_pipeline.assets.customers_xml import FTP_POOL
-from monitor_pipeline.assets.frame_metadata import TABLE_BYTES, TABLE_ROWS, frame_checks, log_rows, preview
-from monitor_pipeline.assets.frames_reuse import input_key, reusable_frames
+from monitor_pipeline.defs.customer_sync.customers_xml import FTP_POOL
+from monitor_pipeline.defs.customer_sync.frame_metadata import TABLE_BYTES, TABLE_ROWS, frame_checks, log_rows, preview
+from monitor_pipeline.defs.customer_sync.frames_reuse import input_key, reusable_frames
 from monitor_pipeline.transport.fetch import server_location, sha256_of
 from monitor_pipeline.resources.file_transport import MonitorFileTransport
-from monitor_pipeline.tenants import tenant_of
+from monitor_pipeline.resources.tenancy import MonitorTenancy
 from monitor_pipeline.transport import RemoteNotFoundError, TransportError
 
 GROUP = "customer_sync"
@@ -94,10 +95,9 @@ def build_customer_frames(partitions_def: dg.PartitionsDefinition | None = None)
         pool=FTP_POOL,
     )
     def customer_frames(context: dg.AssetExecutionContext, config: FramesConfig, customers_xml: Path,
-                        monitor_ftp: MonitorFileTransport, connector_settings: ConnectorSettings):
-        tenant = tenant_of(context)
-        yield from normalize_frames(context, config, customers_xml, monitor_ftp.for_tenant(tenant),
-                                    connector_settings.for_tenant(tenant))
+                        tenancy: dg.ResourceParam[MonitorTenancy]):
+        tenant = tenancy.for_context(context)
+        yield from normalize_frames(context, config, customers_xml, tenant.monitor_ftp, tenant.settings)
 
     return customer_frames
 
@@ -109,12 +109,8 @@ class FramesConfig(dg.Config):
 
 def normalize_frames(context: dg.AssetExecutionContext, config: FramesConfig, customers_xml: Path,
                      monitor_ftp: MonitorFileTransport, connector_settings: ConnectorSettings):
-    settings = NormalizeSettings(
-        language_map=connector_settings.language_map,
-        default_action_price_list_code=connector_settings.default_action_price_list_code,
-        customer_item_filter=connector_settings.customer_item_filter,
-        extra_data=_extra_data(monitor_ftp, connector_settings, context.log),
-    )
+    settings = NormalizeSettings(**connector_settings.values(NormalizeOptions),
+                                 extra_data=_extra_data(monitor_ftp, connector_settings, context.log))
     key = input_key(sha256_of(customers_xml), settings)
     reused = None if config.reparse else reusable_frames(context, key)
     if reused is not None:

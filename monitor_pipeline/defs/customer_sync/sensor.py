@@ -10,9 +10,8 @@ from collections.abc import Mapping
 
 import dagster as dg
 
-from monitor_pipeline.jobs import sync_tags
-from monitor_pipeline.resources.connector_settings import ConnectorSettings
-from monitor_pipeline.resources.file_transport import MonitorFileTransport
+from monitor_pipeline.defs.run_tags import sync_tags
+from monitor_pipeline.resources.tenancy import MonitorTenancy, TenantResources
 from monitor_pipeline.tenants import Tenant
 from monitor_pipeline.transport import RemoteNotFoundError, TransportError
 
@@ -31,12 +30,12 @@ def decide(state: dict, seen: str) -> tuple[bool, dict]:
     return False, {**state, "candidate": seen}
 
 
-def _look(tenant: str | None, monitor_ftp: MonitorFileTransport, settings: ConnectorSettings,
-          state: dict) -> tuple[dg.RunRequest | None, dict, str]:
-    remote = settings.for_tenant(tenant).customers_xml_path()
+def _look(resources: TenantResources, state: dict) -> tuple[dg.RunRequest | None, dict, str]:
+    tenant = resources.name
+    remote = resources.settings.customers_xml_path()
     label = f"{tenant}: {remote}" if tenant else remote
     try:
-        with monitor_ftp.for_tenant(tenant).open() as transport:
+        with resources.monitor_ftp.open() as transport:
             stat = transport.stat(remote)
     except RemoteNotFoundError as exc:
         return None, state, f"No customers.xml yet ({label}): {exc}"
@@ -67,13 +66,12 @@ def build_customers_xml_sensor(tenants: Mapping[str, Tenant] | None = None, mini
         description="Watches customers.xml (size and mtime); once a new version is the same on two ticks in a row, "
                     "requests customer_sync_job (run key: name, mtime, size).",
     )
-    def customers_xml_sensor(context: dg.SensorEvaluationContext, monitor_ftp: MonitorFileTransport,
-                             connector_settings: ConnectorSettings):
+    def customers_xml_sensor(context: dg.SensorEvaluationContext, tenancy: dg.ResourceParam[MonitorTenancy]):
         cursor = json.loads(context.cursor) if context.cursor else {}
         requests, reasons = [], []
         for tenant in names:
             key = tenant or SINGLE
-            request, cursor[key], reason = _look(tenant, monitor_ftp, connector_settings, cursor.get(key, {}))
+            request, cursor[key], reason = _look(tenancy.for_tenant(tenant), cursor.get(key, {}))
             if request is not None:
                 if tenants:
                     request = request.with_replaced_attrs(tags={**request.tags, **sync_tags(tenants[tenant])})

@@ -1,0 +1,18 @@
+"""The customer export's definitions for one deployment: the job partitioned like the sync when there are
+tenants (the tenant is the run's partition in both flows)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import dagster as dg
+
+from monitor_pipeline.defs.customer_export.job import build_export_new_customer_job
+from monitor_pipeline.defs.customer_export.sensor import new_customer_sensor_from_env
+from monitor_pipeline.tenants import Tenant
+
+
+def customer_export_definitions(tenants: Mapping[str, Tenant] | None,
+                                partitions: dg.PartitionsDefinition | None) -> dg.Definitions:
+    return dg.Definitions(jobs=[build_export_new_customer_job(partitions)],
+                          sensors=[new_customer_sensor_from_env(tenants=tenants)])

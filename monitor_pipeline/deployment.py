@@ -1,0 +1,89 @@
+"""Deployment settings (SPEC §2): tenants, where state and frames are kept, when the sync runs.
+
+Declared once here with their variables (``monitor_pipeline.lib.settings``); the definitions, resources
+and CLI read them through :meth:`DeploymentSettings.from_env`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from monitor_pipeline.app4sales.settings import App4SalesSettings, SyncOptions
+from monitor_pipeline.customers.settings import NormalizeOptions
+from monitor_pipeline.export.settings import ExportSettings
+from monitor_pipeline.lib import defaults
+from monitor_pipeline.lib.settings import Settings, _bounds, declared_variables, setting
+from monitor_pipeline.transport.config import MonitorFolders, TransportConfig
+
+
+class DeploymentSettings(Settings):
+    """What one deployment serves and where it keeps what runs leave behind."""
+
+    tenants_file: str | None = setting(None, "MONITOR_TENANTS_FILE", "YAML file of tenants; each becomes a "
+                                       "partition of the customer sync (unset: one tenant from these variables)")
+    storage_dir: str | None = setting(None, "MONITOR_STORAGE_DIR", "folder of the frames and the raw file "
+                                      "(default $DAGSTER_HOME/storage/monitor_pipeline)")
+    state_dir: str | None = setting(None, "MONITOR_STATE_DIR", "folder of the sync state per administration "
+                                    "(default $DAGSTER_HOME/monitor_pipeline/sync_state)")
+    sync_schedule: str = setting("0 * * * *", "MONITOR_SYNC_SCHEDULE", "cron of customer_sync_schedule, or off")
+    file_sensor_seconds: int = setting(60, "MONITOR_FILE_SENSOR_SECONDS", "seconds between two looks at "
+                                       "customers.xml", ge=1, unit=" s")
+
+    def storage_folder(self) -> str:
+        return self.storage_dir or str(_dagster_home() / "storage" / "monitor_pipeline")
+
+    def state_folder(self) -> str:
+        return self.state_dir or str(_dagster_home() / "monitor_pipeline" / "sync_state")
+
+    @property
+    def schedule_off(self) -> bool:
+        return self.sync_schedule.lower() in ("off", "false", "none")
+
+
+def _dagster_home() -> Path:
+    home = os.environ.get("DAGSTER_HOME")  # Dagster's own variable
+    return Path(home) if home else defaults.local_home() / "dagster_home"
+
+
+def all_settings() -> tuple[type[Settings], ...]:
+    """Every settings model, in the order the README's table lists them."""
+    return (TransportConfig, MonitorFolders, NormalizeOptions, App4SalesSettings, SyncOptions, ExportSettings,
+            DeploymentSettings, defaults.EmbeddedDefault)
+
+
+def settings_table() -> str:
+    """The README's settings table (``monitor-pipeline settings`` prints it), generated from the fields."""
+    rows = ["| Variable | What | Default | Per tenant | Declared in |", "|---|---|---|---|---|"]
+    declared_variables(all_settings())  # refuses a variable declared twice
+    for model in all_settings():
+        for name, info in model.model_fields.items():
+            extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+            variable = extra.get("env")
+            if not variable:
+                continue
+            what = (info.description or "").removeprefix(f"{variable}: ")
+            bounds = _bounds(info)
+            if bounds:
+                what += " (" + ", ".join(f"{_SYMBOL[k]} {v:g}" for k, v in bounds.items()) + ")"
+            default = "secret" if extra.get("secret") else _shown_default(info)
+            tenant = f"`{name}`" if extra.get("tenant") else ""
+            rows.append(f"| `{variable}` | {what} | {default} | {tenant} | `{model.__name__}` |")
+    return "\n".join(rows) + "\n"
+
+
+_SYMBOL = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<"}
+
+
+def _shown_default(info) -> str:
+    if info.default_factory is not None:
+        value = info.default_factory()
+        return "embedded default" if isinstance(value, str) else f"`{value!r}`"
+    value = info.default
+    if value is None or value == "":
+        return "unset"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return f"`{value}`"

@@ -1,1 +1,0 @@
-"""Sensors: a new customers.xml (sync) and new App4Sales customers (export)."""
