@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from monitor_pipeline_tests.dagster.harness import customer_xml, write_customers
-from monitor_pipeline_tests.dagster.test_tenants import tenants_yaml
+from monitor_pipeline_tests.defs.customer_sync.harness import customer_xml, write_customers
+from monitor_pipeline_tests.defs.test_tenants import tenants_yaml
 from monitor_pipeline_tests.e2e.dagster_processes import dagster_home, dagster_processes
 from monitor_pipeline_tests.e2e.test_graphql_launch import graphql
 from monitor_pipeline_tests.servers.ftp import start_ftp_server

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dagster as dg
 
 from monitor_pipeline.definitions import build_defs
-from monitor_pipeline_tests.dagster.harness import SyncHarness, SyncRun
+from monitor_pipeline_tests.defs.customer_sync.harness import SyncHarness, SyncRun
 
 FRAME_STEPS = [dg.AssetKey(name) for name in
                ("customers_xml", "customers", "customer_addresses", "customer_contacts", "customer_dashboards",

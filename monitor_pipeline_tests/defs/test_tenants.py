@@ -8,7 +8,7 @@ import pytest
 from monitor_pipeline.definitions import build_defs
 from monitor_pipeline.errors import ConfigError
 from monitor_pipeline.tenants import load_tenants
-from monitor_pipeline_tests.dagster.harness import customer_xml, write_customers
+from monitor_pipeline_tests.defs.customer_sync.harness import customer_xml, write_customers
 from monitor_pipeline_tests.servers.ftp import start_ftp_server
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from monitor_pipeline.transport.fetch import FileStillBeingWritten, download_when_stable, server_location
 from monitor_pipeline.transport import TransportConfig, open_transport
-from monitor_pipeline_tests.dagster.harness import customer_xml, sync, write_customers  # noqa: F401 (fixture)
+from monitor_pipeline_tests.defs.customer_sync.harness import customer_xml, sync, write_customers  # noqa: F401 (fixture)
 
 
 def test_stable_file_is_downloaded_with_its_digest(tmp_path):

@@ -7,7 +7,7 @@ import pytest
 
 from benchmarks.generate import generate
 from monitor_pipeline.customers import normalize_customers
-from monitor_pipeline_tests.dagster.harness import customer_xml, sync, write_customers  # noqa: F401 (fixture)
+from monitor_pipeline_tests.defs.customer_sync.harness import customer_xml, sync, write_customers  # noqa: F401 (fixture)
 
 
 def _none(value):

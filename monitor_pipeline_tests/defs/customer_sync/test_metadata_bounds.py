@@ -12,8 +12,8 @@ import pandas as pd
 from monitor_pipeline.defs.customer_sync.frame_metadata import preview as _preview
 from monitor_pipeline.defs.customer_sync.frames_reuse import _outputs
 from monitor_pipeline.customers import CUSTOMER_COLUMNS
-from monitor_pipeline_tests.dagster.frames_harness import run_frames
-from monitor_pipeline_tests.dagster.harness import SyncRun, customer_xml, sync, write_customers  # noqa: F401
+from monitor_pipeline_tests.defs.customer_sync.frames_harness import run_frames
+from monitor_pipeline_tests.defs.customer_sync.harness import SyncRun, customer_xml, sync, write_customers  # noqa: F401
 
 EVENT_BOUND = 64 * 1024
 NOTE = 9_990_000  # just below the parsers' 10,000,000-byte text node limit (lib.xml.TEXT_NODE_LIMIT)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from monitor_pipeline_tests.dagster.frames_harness import run_frames, step_failure
-from monitor_pipeline_tests.dagster.harness import customer_xml, sync, write_customers  # noqa: F401 (fixture)
+from monitor_pipeline_tests.defs.customer_sync.frames_harness import run_frames, step_failure
+from monitor_pipeline_tests.defs.customer_sync.harness import customer_xml, sync, write_customers  # noqa: F401 (fixture)
 
 
 def test_extra_data_row_with_a_trailing_delimiter_fails_naming_file_and_line(sync):

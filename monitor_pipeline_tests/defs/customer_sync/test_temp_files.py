@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor_pipeline_tests.dagster.frames_harness import run_frames
-from monitor_pipeline_tests.dagster.harness import customer_xml, sync, write_customers  # noqa: F401 (fixture)
+from monitor_pipeline_tests.defs.customer_sync.frames_harness import run_frames
+from monitor_pipeline_tests.defs.customer_sync.harness import customer_xml, sync, write_customers  # noqa: F401 (fixture)
 
 
 @pytest.fixture

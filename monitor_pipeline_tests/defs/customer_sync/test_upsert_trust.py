@@ -10,7 +10,7 @@ import pytest
 
 from monitor_pipeline.app4sales.state import SyncState
 from monitor_pipeline.definitions import build_defs
-from monitor_pipeline_tests.dagster.harness import SyncRun, customer_xml, sync, write_customers  # noqa: F401
+from monitor_pipeline_tests.defs.customer_sync.harness import SyncRun, customer_xml, sync, write_customers  # noqa: F401
 
 CODES = [f"K{i:03d}" for i in range(30)]
 
