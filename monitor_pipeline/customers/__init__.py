@@ -7,22 +7,19 @@ Dtypes of the frames: string columns are ``object`` with ``None`` for missing (s
 JSON never sees NaN); VatLiable, HidePrices, IsMainAddress, IsMainContactPerson are nullable
 ``boolean``; Discount is ``float64`` (NaN when missing); Sysmodified is an ISO string
 ``YYYY-MM-DDTHH:MM:SS`` (plus ``+HH:MM`` when the file gave an offset); Dashboard is ``bytes``.
+
+Modules, each importing only modules listed before it: ``errors``, ``settings``, ``columns`` (column
+and field names), ``schema`` (the raw tables both parsers make), ``scan`` and ``parse`` (customers.xml
+-> raw tables), ``mapping``, ``warnings``, ``addresses``, ``contacts``, ``extra_data`` (value rules),
+``frames`` (raw tables -> mapped frames), ``split`` (the two-process parse), ``normalize``
+(``normalize_customers``: orchestration).
 """
 
 from .columns import (ADDRESS_COLUMNS, CONTACT_COLUMNS, CUSTOMER_COLUMNS, DASHBOARD_COLUMNS, REJECTED_COLUMNS,
                       WARNING_COLUMNS)
 from .errors import CustomersXmlError, ExtraDataError
+from .normalize import NormalizedCustomers, normalize_customers
 from .settings import DEFAULT_LANGUAGE_MAP, LANGUAGE_COUNTRY, NormalizeSettings
-
-
-
-def __getattr__(name: str):
-    # pandas is imported on first use only: the parse worker process (split.py) never needs it
-    if name in ("normalize_customers", "NormalizedCustomers"):
-        from . import normalize
-        return getattr(normalize, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 __all__ = [
     "normalize_customers", "NormalizeSettings", "NormalizedCustomers", "CustomersXmlError", "ExtraDataError",

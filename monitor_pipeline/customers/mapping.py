@@ -147,8 +147,6 @@ def to_object(s: pd.Series) -> pd.Series:
 def arrow_to_objects(arr) -> np.ndarray:
     """An Arrow string/binary (chunked) array as an object array of str/bytes and ``None``. Equal values
     share one Python object (far less memory for repetitive columns, and fewer objects to make)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
     if isinstance(arr, pa.ChunkedArray):
         if arr.num_chunks != 1:        # per chunk: no offset overflow from combining huge string chunks
             parts = [arrow_to_objects(chunk) for chunk in arr.chunks]

@@ -21,6 +21,11 @@ vectorized scan of the bytes, checked by libxml2; the others by the loop here: p
 each finished ``<customer>`` element, one dict lookup for the (case-insensitive) name and one
 ``.text`` read per element. Both give the same tables, and the same verdict: the scan leaves to the
 loop every document it might read otherwise (the loop then reads or refuses it).
+
+This module owns the reading of one document: open it and check its prologue (``open_document``),
+then one streaming pass into raw tables (``read_raw``); ``parse_customers_xml`` does both. The tables'
+schemas and field codes are :mod:`.schema`'s; whether a large file is read in two processes instead
+is decided above this module (``normalize_customers``, :mod:`.split`).
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from __future__ import annotations
 import io
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -35,30 +42,19 @@ from typing import BinaryIO
 import pyarrow as pa
 from lxml import etree
 
+from monitor_pipeline.lib.xml import TEXT_NODE_LIMIT
+
 from .columns import ADDRESS_FIELDS, CONTACT_FIELDS, CUSTOMER_FIELDS
-from monitor_pipeline.lib.xml import HARDENED_OPTIONS, TEXT_NODE_LIMIT
-
 from .errors import CustomersXmlError
+from .scan import scan_customers
+from .schema import (ADDRESS_SCHEMA, ADDRESSES, CONTACT_SCHEMA, CUSTOMER_SCHEMA, PARSER_OPTIONS, UNKNOWN,
+                     XML_VALUES, RawCustomers, field_code, inner_xml, raw_tables)
 
-PARSER_OPTIONS = dict(HARDENED_OPTIONS, remove_comments=True, remove_pis=True)
 _PEEK_CHUNK = 64 * 1024
 _PEEK_LIMIT = 1024 * 1024
 _DROP_EVERY = 512
 _FLUSH_EVERY = 20000
-XML_VALUES = {"dynamicfreefields", "freefields"}     # fields whose value is their content as XML
-
-TEXT = pa.large_string()       # the type of pandas "str" columns: no cast on the way to pandas
-CUSTOMER_SCHEMA = pa.schema([("@pos", pa.int64()), ("@line", pa.int64()), ("@nodes", pa.bool_())]
-                            + [(f, TEXT) for f in CUSTOMER_FIELDS])
-ADDRESS_SCHEMA = pa.schema([("@pos", pa.int64()), ("@seq", pa.int64())] + [(f, TEXT) for f in ADDRESS_FIELDS])
-CONTACT_SCHEMA = pa.schema([("@pos", pa.int64()), ("@seq", pa.int64())] + [(f, TEXT) for f in CONTACT_FIELDS])
-
-
-@dataclass
-class RawCustomers:
-    customers: pa.Table   # @pos (1-based customer index), @line, @nodes, one column per source element
-    addresses: pa.Table   # @pos, @seq, @type (attribute), type (child), address parts
-    contacts: pa.Table    # @pos, @seq, contact person fields
+_XML = -10          # codes <= _XML: an XML-valued field at column (_XML - code)
 
 
 def _canon(tag) -> str:
@@ -67,34 +63,6 @@ def _canon(tag) -> str:
     if tag.startswith("{"):
         tag = tag.rpartition("}")[2]
     return tag.lower()
-
-
-def inner_xml(element) -> str | None:
-    """The content of ``element`` as a string: child elements serialized, or the text when there are none."""
-    if len(element) == 0:
-        return element.text
-    whole = etree.tostring(element, encoding="unicode", with_tail=False)
-    return whole[whole.index(">") + 1:whole.rindex("</")]
-
-
-UNKNOWN, ADDRESSES, CONTACTS = -1, -2, -3           # field codes that are not a column
-_XML = -10          # codes <= _XML: an XML-valued field at column (_XML - code)
-
-
-def field_code(name: str, cols: dict[str, int], containers: bool) -> int:
-    """What the element ``name`` (lower case) is: its column in ``cols``, or UNKNOWN; with ``containers``
-    (customer level) also ADDRESSES / CONTACTS. Shared by the lxml loop and the scan."""
-    if containers and name == "addresses":
-        return ADDRESSES
-    if containers and name == "contactpersons":
-        return CONTACTS
-    return cols.get(name, UNKNOWN)
-
-
-def raw_tables(parts: tuple[list, list, list]) -> RawCustomers:
-    """RawCustomers from the pieces of each table (an empty table where there are none)."""
-    return RawCustomers(*[pa.concat_tables(t) if t else s.empty_table()
-                          for t, s in zip(parts, (CUSTOMER_SCHEMA, ADDRESS_SCHEMA, CONTACT_SCHEMA))])
 
 
 def _layout(fields: list[str], offset: int) -> dict[str, int]:
@@ -195,17 +163,6 @@ class _Extractor:
     def result(self) -> RawCustomers:
         self.flush()
         return raw_tables(self.tables)
-
-
-@dataclass
-class SplitParts:
-    """A large file parsed *and mapped* in two halves (see :mod:`.split`): half A by the worker
-    (``part_a``, its big frames still Arrow IPC bytes), half B here (``part_b``); ``n_a`` customers and
-    ``lines`` line breaks precede half B."""
-    part_a: object
-    part_b: object
-    n_a: int
-    lines: int
 
 
 class _Prefixed(io.RawIOBase):
@@ -367,49 +324,70 @@ def _spelled_otherwise(el, done, extractor: _Extractor, pos: int) -> int:
 def extract_raw(open_stream, tags: set) -> RawCustomers:
     """``_extract`` of the stream ``open_stream()`` returns (called again for a second read): by the
     vectorized scan (:mod:`.scan`) when the document allows it, else by the lxml loop."""
-    from .scan import scan_customers
     raw = scan_customers(open_stream())
     if raw is not None:
         return raw
     return _extract(open_stream(), tags)
 
 
-def parse_customers_xml(source: str | Path | BinaryIO | bytes,
-                        map_options: dict | None = None) -> tuple[RawCustomers | SplitParts, str]:
-    """Parse ``source`` (a path, bytes or a binary stream) into raw tables; returns (raw, display name).
+@dataclass
+class Document:
+    """A customers.xml opened by ``open_document``, its prologue and root checked: ``prefix`` holds the
+    bytes read for that, ``spelling`` the first customer's element name (None: no customer), ``path``
+    the file when the source was a path."""
+    name: str
+    stream: BinaryIO
+    prefix: bytes
+    spelling: str | None
+    path: Path | None
 
-    Large files on disk are split in two at a root-level ``<customer>`` and the halves are parsed in
-    parallel (see :mod:`.split`); any problem there (bad input included) falls back to this single
-    streaming pass, so errors and results are exactly those of the single pass. With ``map_options``
-    (see ``normalize.map_half``) a split file comes back as :class:`SplitParts`, each half mapped by
-    its own process.
-    """
+    @property
+    def tags(self) -> set:
+        """The spellings of ``customer`` the lxml loop's tag filter reports (see ``_extract``)."""
+        return {self.spelling or "customer", "customer", "Customer", "CUSTOMER"}
+
+    def rewind(self) -> None:
+        """Back to the end of ``prefix`` in a file opened from ``path``, after another reader of the
+        stream (the two-process parse of :mod:`.split`) gave up."""
+        self.stream.seek(len(self.prefix))
+
+
+@contextmanager
+def open_document(source: str | Path | BinaryIO | bytes) -> Iterator[Document]:
+    """Open ``source`` (a path, bytes or a binary stream) and check its prologue and root (``_peek``);
+    a stream this opened is closed on leaving."""
     name, stream, owned = _source(source)
     try:
         prefix, spelling = _peek(stream, name)
-        tags = {spelling or "customer", "customer", "Customer", "CUSTOMER"}
-        if isinstance(source, (str, os.PathLike)) and spelling:
-            from .split import parse_split
-            raw = parse_split(Path(source), stream, prefix, spelling, tags, map_options)
-            if raw is not None:
-                return raw, name
-            stream.seek(len(prefix))
-        try:
-            if _seekable(stream):
-                origin = stream.tell() - len(prefix)
-
-                def reopen():
-                    stream.seek(origin)
-                    return stream
-                raw = extract_raw(reopen, tags)
-            else:
-                raw = _extract(_Prefixed(prefix, stream), tags)
-        except etree.XMLSyntaxError as exc:
-            raise _syntax_error(name, exc) from None
-        return raw, name
+        path = Path(source) if isinstance(source, (str, os.PathLike)) else None
+        yield Document(name, stream, prefix, spelling, path)
     finally:
         if owned:
             stream.close()
+
+
+def read_raw(doc: Document) -> RawCustomers:
+    """The raw tables of ``doc`` in one streaming pass from the end of its prefix (by the scan or the
+    loop, see ``extract_raw``); a syntax error is raised as a ``CustomersXmlError``."""
+    stream, prefix, tags = doc.stream, doc.prefix, doc.tags
+    try:
+        if _seekable(stream):
+            origin = stream.tell() - len(prefix)
+
+            def reopen():
+                stream.seek(origin)
+                return stream
+            return extract_raw(reopen, tags)
+        return _extract(_Prefixed(prefix, stream), tags)
+    except etree.XMLSyntaxError as exc:
+        raise _syntax_error(doc.name, exc) from None
+
+
+def parse_customers_xml(source: str | Path | BinaryIO | bytes) -> tuple[RawCustomers, str]:
+    """Parse ``source`` (a path, bytes or a binary stream) into raw tables in one streaming pass;
+    returns (raw, display name)."""
+    with open_document(source) as doc:
+        return read_raw(doc), doc.name
 
 
 def _seekable(stream) -> bool:
@@ -417,4 +395,3 @@ def _seekable(stream) -> bool:
         return bool(stream.seekable()) and stream.tell() >= 0
     except (AttributeError, OSError, ValueError):
         return False
-

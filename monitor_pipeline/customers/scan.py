@@ -25,6 +25,8 @@ ordinary files, and the scan holds at most about the limit plus a chunk of such 
 
 A chunk is cut just before the last customer that starts in it, so every chunk holds whole
 customers; memory is bounded by the chunk plus the extracted values.
+
+The schemas, field codes and ``inner_xml`` are those of :mod:`.schema`, which the loop uses too.
 """
 
 from __future__ import annotations
@@ -39,8 +41,8 @@ from lxml import etree
 from monitor_pipeline.lib.xml import TEXT_NODE_LIMIT
 
 from .columns import ADDRESS_FIELDS, CONTACT_FIELDS, CUSTOMER_FIELDS
-from .parse import (ADDRESS_SCHEMA, ADDRESSES, CONTACT_SCHEMA, CONTACTS, CUSTOMER_SCHEMA, PARSER_OPTIONS, TEXT,
-                    UNKNOWN, XML_VALUES, field_code, inner_xml, raw_tables)
+from .schema import (ADDRESS_SCHEMA, ADDRESSES, CONTACT_SCHEMA, CONTACTS, CUSTOMER_SCHEMA, PARSER_OPTIONS, TEXT,
+                     UNKNOWN, XML_VALUES, field_code, inner_xml, raw_tables)
 
 CHUNK = 4 << 20
 _LT, _GT, _SLASH, _BANG, _QUEST, _NL, _AMP, _CR = 60, 62, 47, 33, 63, 10, 38, 13
@@ -56,7 +58,7 @@ _TAG = re.compile(r"<([^\s/>]+)((?:\s+[^\s=/>]+\s*=\s*(?:\"[^\"<]*\"|'[^'<]*'))*
 _ATTR = re.compile(r"([^\s=]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
 _REF = re.compile(r"&(?:(amp|lt|gt|quot|apos)|#([0-9]+)|#x([0-9a-fA-F]+));|&")
 _PREDEFINED = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
-# an XML fragment exactly as libxml2 serializes it (so the raw bytes equal ``parse.inner_xml``)
+# an XML fragment exactly as libxml2 serializes it (so the raw bytes equal ``schema.inner_xml``)
 _NAME = r"[A-Za-z_][A-Za-z0-9_.\-]*"
 _CANONICAL = (r"^(?:[^<>&\r]|&(?:amp|lt|gt);|<" + _NAME + r'(?: ' + _NAME + r'="(?:[^<>&"\t\n\r]|&(?:amp|lt|gt|quot);)*")*/?>'
               r"|</" + _NAME + r">)*$")
@@ -96,7 +98,7 @@ def _unescape(text: str) -> str:
 
 
 def _inner_by_lxml(fragment: str) -> str:
-    """``parse.inner_xml`` of an element with this content (a fragment of the checked document)."""
+    """``schema.inner_xml`` of an element with this content (a fragment of the checked document)."""
     return inner_xml(etree.fromstring(("<x>" + fragment + "</x>").encode("utf-8"), etree.XMLParser(**PARSER_OPTIONS)))
 
 
@@ -471,7 +473,7 @@ class _Chunk:
 
     def _fragments(self, s: np.ndarray, e: np.ndarray) -> pa.Array:
         """The content of XML-valued fields (sorted, disjoint byte ranges): the bytes when libxml2 would
-        write them the same (``parse.inner_xml``), else serialized by lxml."""
+        write them the same (``schema.inner_xml``), else serialized by lxml."""
         k = len(s)
         offsets = np.empty(2 * k, np.int64)
         offsets[0::2] = s

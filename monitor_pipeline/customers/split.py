@@ -1,4 +1,8 @@
-"""Two-process parse of a large customers.xml on disk, for ``parse_customers_xml``.
+"""Two-process parse of a large customers.xml on disk, for ``normalize_customers``.
+
+It sits on top of parsing and mapping: each half is read by ``parse.extract_raw`` and, when asked,
+mapped by ``frames.map_half``; this module owns the cut, the worker process, the Arrow IPC wire
+format a mapped half travels in (``part_to_payload`` / ``part_from_payload``) and joining the halves.
 
 The file is cut at a root-level customer start tag (any spelling) found by a byte scan near the
 middle:
@@ -13,7 +17,7 @@ appended there only closes the document if the prefix ended at depth 1 outside a
 has no line breaks before the cut, so its line numbers are shifted by the line breaks before it.
 
 When ``normalize_customers`` asks for it (no extra customer data), each half is also *mapped* by
-its own process (``normalize.map_half``). The last occurrence of a CustomerCode wins, so half B
+its own process (``frames.map_half``). The last occurrence of a CustomerCode wins, so half B
 never depends on half A: this process sends the codes half B keeps to the worker, which drops its
 customers with those codes, then sends back its mapped frames as Arrow IPC bytes; only the
 concatenation is left. (The worker, which first has to start an interpreter, gets the smaller half.)
@@ -24,7 +28,8 @@ differently and lie on either side of the cut.
 
 Anything unexpected -- a malformed half, a text node beyond ``lib.xml.TEXT_NODE_LIMIT`` in either
 half, an encoding that is not ASCII-compatible, a worker that fails -- returns None and the caller
-runs the ordinary single pass, so results and error messages are exactly those of the single pass.
+runs the ordinary single pass (``parse.read_raw``), so results and error messages are exactly those
+of the single pass.
 """
 
 from __future__ import annotations
@@ -38,11 +43,20 @@ import re
 import subprocess
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from lxml import etree
+
+from .columns import (ADDRESS_COLUMNS, BOOLEAN_COLUMNS, CONTACT_COLUMNS, CUSTOMER_COLUMNS, DASHBOARD_COLUMNS,
+                      FLOAT_COLUMNS, REJECTED_COLUMNS)
+from .frames import Part, kept_codes, map_half
+from .mapping import arrow_to_objects
+from .parse import extract_raw
+from .schema import RawCustomers
 
 PARALLEL_MIN_BYTES = 32 * 2**20     # smaller files: one process (spawning costs ~0.3 s)
 CUT_FRACTION = 0.45                 # share of the bytes (half A) parsed and mapped by the worker
@@ -54,6 +68,19 @@ _HEAD = re.compile(rb"(?:\xef\xbb\xbf)?(?:<\?xml(?P<decl>[^<>]*)\?>)?(?:\s+|<!--
 _ENCODING = re.compile(rb"""encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 _CUSTOMER_TAG = re.compile(rb"<[Cc][Uu][Ss][Tt][Oo][Mm][Ee][Rr][ \t\r\n>/]")    # a start tag, any spelling
 _COUNT_CHUNK = 16 * 2**20
+# the worker's program (``-m`` would run a second copy of this module: the package has imported it)
+_WORKER = "import sys; from monitor_pipeline.customers.split import _worker_main; _worker_main(sys.argv[1:])"
+
+
+@dataclass
+class SplitParts:
+    """A large file parsed *and mapped* in two halves: half A by the worker (``part_a``, its big frames
+    still Arrow IPC bytes), half B here (``part_b``); ``n_a`` customers and ``lines`` line breaks
+    precede half B."""
+    part_a: Part
+    part_b: Part
+    n_a: int
+    lines: int
 
 
 class _Window(io.RawIOBase):
@@ -125,15 +152,14 @@ def _cpus() -> int:
 
 
 def _worker_main(argv: list[str]) -> None:
-    """``python -m monitor_pipeline.customers.split PATH CUT TAIL_HEX TAGS_JSON [OPTIONS_JSON]``: parse
-    half A (bytes ``[0, CUT)`` of PATH, then TAIL) and write the pickled RawCustomers to stdout, or
-    None when it cannot be used.
+    """The worker, ``python -c _WORKER PATH CUT TAIL_HEX TAGS_JSON [OPTIONS_JSON]``: parse half A (bytes
+    ``[0, CUT)`` of PATH, then TAIL) and write the pickled RawCustomers to stdout, or None when it
+    cannot be used.
 
-    With OPTIONS_JSON (mapping options, see ``normalize.map_half``) half A is also mapped: once the
+    With OPTIONS_JSON (mapping options, see ``frames.map_half``) half A is also mapped: once the
     mapping needs them it reads from stdin the CustomerCodes that half B keeps (its customers with
     those codes are duplicates: the last occurrence wins), and writes to stdout the mapped half as
-    Arrow IPC bytes (``normalize.part_to_payload``, plus ``n`` = its number of customers) or None."""
-    from .parse import extract_raw
+    Arrow IPC bytes (``part_to_payload``, plus ``n`` = its number of customers) or None."""
     path, cut, tail, tags = argv[0], int(argv[1]), bytes.fromhex(argv[2]), set(json.loads(argv[3]))
     options = json.loads(argv[4]) if len(argv) > 4 else None
     out = sys.stdout.buffer
@@ -146,7 +172,6 @@ def _worker_main(argv: list[str]) -> None:
         pickle.dump(raw, out, protocol=pickle.HIGHEST_PROTOCOL)
         out.flush()
         return
-    from .normalize import map_half, part_to_payload
 
     def codes_b():
         codes = pickle.load(sys.stdin.buffer)
@@ -171,7 +196,7 @@ def _start_worker(path: Path, cut: int, tail: bytes, tags: set, options: dict | 
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     extra = [] if options is None else [json.dumps(options)]
-    return subprocess.Popen([sys.executable, "-m", "monitor_pipeline.customers.split", str(path), str(cut),
+    return subprocess.Popen([sys.executable, "-c", _WORKER, str(path), str(cut),
                              tail.hex(), json.dumps(sorted(tags)), *extra],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
 
@@ -205,11 +230,10 @@ def _send(worker: subprocess.Popen, codes) -> threading.Thread:
 def parse_split(path: Path, stream, prefix: bytes, spelling: str, tags: set, map_options: dict | None = None):
     """RawCustomers of the whole file parsed as two halves in two processes, or None (see module doc).
 
-    With ``map_options``: a :class:`~.parse.SplitParts`, each half mapped in its own process. This
-    process takes the second half (B): the last occurrence of a CustomerCode wins, so B never waits
-    for the other half; it sends its codes to the worker, which drops its customers with those codes."""
-    from .normalize import kept_codes, map_half, part_from_payload
-    from .parse import RawCustomers, SplitParts, extract_raw
+    With ``map_options`` (see ``frames.map_half``): a :class:`SplitParts`, each half mapped in its own
+    process. This process takes the second half (B): the last occurrence of a CustomerCode wins, so B
+    never waits for the other half; it sends its codes to the worker, which drops its customers with
+    those codes."""
     plan = _plan(stream, prefix, spelling)
     if plan is None:
         return None
@@ -260,5 +284,89 @@ def parse_split(path: Path, stream, prefix: bytes, spelling: str, tags: set, map
         worker.wait()
 
 
-if __name__ == "__main__":
-    _worker_main(sys.argv[1:])
+# --- transport of a mapped half between processes (Arrow IPC) -------------------------------------
+
+def _schema(columns: list[str], binary: set[str] = frozenset(), ints: dict | None = None):
+    fields = []
+    for col in columns:
+        if col in BOOLEAN_COLUMNS:
+            t = pa.bool_()
+        elif col in FLOAT_COLUMNS:
+            t = pa.float64()
+        elif col in binary:
+            t = pa.binary()
+        elif ints and col in ints:
+            t = ints[col]
+        else:
+            t = pa.string()
+        fields.append(pa.field(col, t))
+    return pa.schema(fields)
+
+
+def _frame_specs():
+    return {
+        "customers": _schema(CUSTOMER_COLUMNS),
+        "addresses": _schema(ADDRESS_COLUMNS),
+        "contacts": _schema(CONTACT_COLUMNS),
+        "dashboards": _schema(DASHBOARD_COLUMNS, binary={"Dashboard"}),
+        "rejected": _schema(REJECTED_COLUMNS, ints={"Position": pa.int64(), "Line": pa.int64()}),
+        "dups": _schema(["customercode", "@pos", "@line"], ints={"@pos": pa.int64(), "@line": pa.int64()}),
+        "warnings": _schema(["CustomerCode", "Field", "Message", "stage"], ints={"stage": pa.int64()}),
+    }
+
+
+def part_to_payload(part: Part) -> dict:
+    """The part as Arrow IPC stream bytes per frame (compact and fast to pickle)."""
+    out = {"source_format": part.source_format}
+    for name, schema in _frame_specs().items():
+        frame = getattr(part, name)
+        setattr(part, name, None)
+        table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+        del frame
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, schema) as writer:
+            writer.write_table(table)
+        del table
+        out[name] = sink.getvalue().to_pybytes()
+    return out
+
+
+def _to_frame(table, columns: list[str]) -> pd.DataFrame:
+    out = {}
+    for col in columns:
+        arr = table.column(col)
+        if col in BOOLEAN_COLUMNS:
+            out[col] = pd.array(arr.to_numpy(zero_copy_only=False), dtype="boolean")
+        elif col in FLOAT_COLUMNS:
+            out[col] = arr.to_numpy(zero_copy_only=False).astype("float64")
+        else:
+            out[col] = pd.Series(arrow_to_objects(arr), dtype=object)
+    return pd.DataFrame(out, columns=columns)
+
+
+def part_from_payload(payload: dict) -> Part:
+    """The inverse of ``part_to_payload``; the four big frames come as functions that decode them
+    (and drop their bytes) when called."""
+
+    def table(name):
+        data = payload.pop(name)
+        return pa.ipc.open_stream(data).read_all()
+
+    frames = {}
+    t = table("rejected")
+    frames["rejected"] = pd.DataFrame({
+        "CustomerCode": pd.Series(t.column("CustomerCode").to_numpy(zero_copy_only=False), dtype=object),
+        "Position": t.column("Position").to_numpy().astype("int64"),
+        "Line": pd.array(t.column("Line").to_pandas(), dtype="Int64"),
+        "Reason": pd.Series(t.column("Reason").to_numpy(zero_copy_only=False), dtype=object)},
+        columns=REJECTED_COLUMNS)
+    frames["dups"] = table("dups").to_pandas()
+    t = table("warnings")
+    frames["warnings"] = pd.DataFrame({
+        "CustomerCode": pd.Series(t.column("CustomerCode").to_numpy(zero_copy_only=False), dtype=object),
+        "Field": pd.Series(t.column("Field").to_numpy(zero_copy_only=False), dtype=object),
+        "Message": pd.Series(t.column("Message").to_numpy(zero_copy_only=False), dtype=object),
+        "stage": t.column("stage").to_numpy()})
+    for name in ("customers", "addresses", "contacts", "dashboards"):
+        frames[name] = lambda name=name: _to_frame(table(name), _frame_specs()[name].names)
+    return Part(source_format=payload["source_format"], **frames)
