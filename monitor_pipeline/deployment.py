@@ -13,7 +13,7 @@ from monitor_pipeline.app4sales.settings import App4SalesSettings, SyncOptions
 from monitor_pipeline.customers.settings import NormalizeOptions
 from monitor_pipeline.export.settings import ExportSettings
 from monitor_pipeline.lib import defaults
-from monitor_pipeline.lib.settings import Settings, _bounds, declared_variables, setting
+from monitor_pipeline.lib.settings import Settings, declared_variables, field_bounds, field_extra, setting
 from monitor_pipeline.transport.config import MonitorFolders, TransportConfig
 
 
@@ -58,12 +58,12 @@ def settings_table() -> str:
     declared_variables(all_settings())  # refuses a variable declared twice
     for model in all_settings():
         for name, info in model.model_fields.items():
-            extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+            extra = field_extra(info)
             variable = extra.get("env")
             if not variable:
                 continue
             what = (info.description or "").removeprefix(f"{variable}: ")
-            bounds = _bounds(info)
+            bounds = field_bounds(info)
             if bounds:
                 what += " (" + ", ".join(f"{_SYMBOL[k]} {v:g}" for k, v in bounds.items()) + ")"
             default = "secret" if extra.get("secret") else _shown_default(info)

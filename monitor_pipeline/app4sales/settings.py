@@ -45,7 +45,8 @@ class App4SalesSettings(Settings):
             return data
         given = [v for v in ("username", "password") if data.get(v)]
         if given:
-            raise ConfigError(f"APP4SALES_{given[0].upper()} is set but APP4SALES_URL is not (without it the "
+            variables = cls.variables()
+            raise ConfigError(f"{variables[given[0]]} is set but {variables['url']} is not (without it the "
                               "pipeline talks to the embedded sandbox)")
         return {**data, "url": defaults.default_app4sales_url(), "username": defaults.SANDBOX_USERNAME,
                 "password": defaults.SANDBOX_PASSWORD}
@@ -59,7 +60,7 @@ class App4SalesSettings(Settings):
             raise ConfigError(f"APP4SALES_URL {exc}") from None
         for name in ("username", "password"):
             if not getattr(self, name):
-                raise ConfigError(f"APP4SALES_{name.upper()} is not set (required with APP4SALES_URL)")
+                raise ConfigError(f"{self.variables()[name]} is not set (required with {self.variables()['url']})")
         return self
 
     def client(self) -> App4SalesClient:

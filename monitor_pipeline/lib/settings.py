@@ -42,13 +42,12 @@ def setting(default: Any = ..., variable: str | None = None, description: str = 
     pydantic's (``ge``, ``le``, ``gt``)."""
     extra = {"env": variable, "secret": secret, "tenant": tenant, "unit": unit}
     doc = f"{variable}: {description}" if variable and description else (description or variable or None)
-    if default_factory is not None:
-        return Field(default_factory=default_factory, description=doc, repr=not secret, json_schema_extra=extra,
-                     **constraints)
-    return Field(default, description=doc, repr=not secret, json_schema_extra=extra, **constraints)
+    default_kw = {"default_factory": default_factory} if default_factory is not None else {"default": default}
+    return Field(**default_kw, description=doc, repr=not secret, json_schema_extra=extra, **constraints)
 
 
-def _extra(info: FieldInfo) -> dict:
+def field_extra(info: FieldInfo) -> dict:
+    """What :func:`setting` recorded on a field: ``env``, ``secret``, ``tenant``, ``unit`` (empty otherwise)."""
     extra = info.json_schema_extra
     return extra if isinstance(extra, dict) else {}
 
@@ -56,7 +55,7 @@ def _extra(info: FieldInfo) -> dict:
 def variable_of(model: type[BaseModel], name: str) -> str:
     """The environment variable of field ``name`` (the field name itself when it has none)."""
     info = model.model_fields.get(name)
-    return (_extra(info).get("env") if info else None) or name
+    return (field_extra(info).get("env") if info else None) or name
 
 
 class Settings(BaseModel):
@@ -81,7 +80,7 @@ class Settings(BaseModel):
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for name, info in cls.model_fields.items():
-            extra = _extra(info)
+            extra = field_extra(info)
             variable = extra.get("env")
             if name in given or not variable:
                 continue
@@ -97,7 +96,8 @@ class Settings(BaseModel):
     @classmethod
     def variables(cls) -> dict[str, str]:
         """Field name → environment variable, for the fields read from the environment."""
-        return {name: _extra(info)["env"] for name, info in cls.model_fields.items() if _extra(info).get("env")}
+        return {name: field_extra(info)["env"] for name, info in cls.model_fields.items()
+                if field_extra(info).get("env")}
 
     def values(self, model: type[BaseModel]) -> dict[str, Any]:
         """This object's values of ``model``'s fields (e.g. a resource's ``TransportConfig`` part)."""
@@ -148,7 +148,8 @@ def _parse(variable: str, raw: str, annotation: Any) -> Any:
     return raw
 
 
-def _bounds(info: FieldInfo) -> dict[str, Any]:
+def field_bounds(info: FieldInfo) -> dict[str, Any]:
+    """The field's ``ge``/``le``/``gt``/``lt`` bounds."""
     found = {}
     for item in info.metadata:
         for key in ("ge", "le", "gt", "lt"):
@@ -167,14 +168,14 @@ def _message(model: type[BaseModel], exc: ValidationError) -> str:
     if not name:  # a whole-model problem: never echo the input, which holds the secrets
         return f"{model.__name__}: {error['msg']}"
     info = model.model_fields.get(name)
-    variable = variable_of(model, name) if name else model.__name__
-    secret = bool(info and _extra(info).get("secret"))
+    variable = variable_of(model, name)
+    secret = bool(info and field_extra(info).get("secret"))
     value = "***" if secret else error.get("input")
     shown = value if isinstance(value, (int, float, str)) and not isinstance(value, bool) else repr(value)
     if error["type"] == "extra_forbidden":
         return f"{name} is not a setting of {model.__name__}"
     if info is not None and error["type"] in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
-        b, unit = _bounds(info), _extra(info).get("unit", "")
+        b, unit = field_bounds(info), field_extra(info).get("unit", "")
         if "ge" in b and "le" in b:
             return f"{variable}={shown} is out of range ({b['ge']:g}–{b['le']:g}{unit})"
         if "ge" in b:
@@ -204,26 +205,18 @@ def tenant_model(name: str, models: Iterable[type[Settings]], base: type[BaseMod
     owners: dict[type[Settings], list[str]] = {}
     for model in models:
         for field_name, info in model.model_fields.items():
-            if _extra(info).get("tenant") and field_name not in more:
+            if field_extra(info).get("tenant") and field_name not in more:
                 fields[field_name] = (info.annotation, info)
                 owners.setdefault(model, []).append(field_name)
     fields.update(more)
 
     def _as_in_source_models(self):
         for model, names in owners.items():
-            checked = {n: getattr(self, n) for n in names}
             try:
-                model.model_validate({**_required_defaults(model, checked), **checked})
+                model.model_validate({n: getattr(self, n) for n in names})
             except ValidationError as exc:
                 raise ValueError(_message(model, exc)) from None
-            except ConfigError as exc:
-                raise ValueError(str(exc)) from None
         return self
 
     return create_model(name, __base__=base, __validators__={"_as_in_source_models": model_validator(
         mode="after")(_as_in_source_models)}, **fields)
-
-
-def _required_defaults(model: type[BaseModel], given: dict[str, Any]) -> dict[str, Any]:
-    """Placeholders for ``model``'s required fields the tenant section does not hold (none today)."""
-    return {n: "" for n, info in model.model_fields.items() if info.is_required() and n not in given}

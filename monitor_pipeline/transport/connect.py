@@ -25,8 +25,8 @@ def transport_class(scheme: str) -> type[Transport]:
 
 def open_transport(config: TransportConfig, *, retry: RetryPolicy | None = None) -> Transport:
     """A connected transport. Transient connect failures (refused, reset, timeout, FTP 4xx) are retried with
-    backoff (``retry``, default ``RetryPolicy(attempts=config.retry_attempts)``); the rest raise at once."""
-    config.validate()
+    backoff (``retry``, default ``RetryPolicy(attempts=config.retry_attempts)``); the rest raise at once.
+    ``config`` was checked when it was made (``TransportConfig`` validates itself)."""
     policy = retry or RetryPolicy(attempts=config.retry_attempts)
     transport = transport_class(config.scheme)(config, policy)
 

@@ -49,7 +49,7 @@ class Backend:
             self.server.give_to_user(path)
 
     def open(self, **overrides):
-        config = self.config.model_copy(update=overrides)
+        config = TransportConfig(**{**self.config.model_dump(), **overrides})  # validated, as in production
         return open_transport(config, retry=fast_retry())
 
 
