@@ -16,7 +16,7 @@ from monitor_pipeline.resources.app4sales import App4SalesApi
 from monitor_pipeline.resources.connector_settings import ConnectorSettings
 from monitor_pipeline.resources.file_transport import MonitorFileTransport
 from monitor_pipeline.app4sales.settings import App4SalesSettings
-from monitor_pipeline.tenants import Tenant, load_tenants, tenant_entry
+from monitor_pipeline.tenants import tenant_entry
 from monitor_pipeline.transport.config import TransportConfig
 
 
@@ -28,12 +28,6 @@ class TenantResources:
     monitor_ftp: MonitorFileTransport
     app4sales: App4SalesApi
     settings: ConnectorSettings
-    entry: Tenant | None = None
-
-    @property
-    def prefix(self) -> str:
-        """``"north: "`` for messages, empty without tenants."""
-        return f"{self.name}: " if self.name else ""
 
 
 def tenant_of(context) -> str | None:
@@ -49,10 +43,6 @@ class MonitorTenancy:
                  connector_settings: ConnectorSettings, tenants_file: str | None = None):
         self.monitor_ftp, self.app4sales, self.connector_settings = monitor_ftp, app4sales, connector_settings
         self.tenants_file = tenants_file
-
-    def tenants(self) -> dict[str, Tenant]:
-        """The tenants by name, in file order; empty without a tenants file."""
-        return load_tenants(self.tenants_file) if self.tenants_file else {}
 
     def for_context(self, context) -> TenantResources:
         """The tenant of a Dagster run or step (its partition key)."""
@@ -74,7 +64,7 @@ class MonitorTenancy:
             **self.connector_settings.values(ConnectorSettings), **entry.settings.model_dump(),
             "customers_folder": server.customers_folder, "extra_data_folder": server.extra_data_folder,
             "state_dir": str(PurePosixPath(self.connector_settings.state_dir) / name)})
-        return TenantResources(name, monitor_ftp, app4sales, settings, entry)
+        return TenantResources(name, monitor_ftp, app4sales, settings)
 
 
 @dg.resource(
