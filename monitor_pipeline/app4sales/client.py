@@ -16,6 +16,11 @@ Answers are checked against the contract's shape before anything is taken from t
 is not the contract's shape raises :class:`App4SalesProtocolError` naming the call (never retried, never
 "success"). Which customers a batch answer confirms is the sync's business (``sync._confirmed``).
 
+Calls in flight: ``max_in_flight`` (``MONITOR_UPSERT_CONCURRENCY`` for a sync) bounds how many calls the
+client has open at once, from any number of threads, through an :class:`AdaptiveWindow` that 429 and 503
+answers shrink and successes grow back (:mod:`monitor_pipeline.app4sales.window`). The index is then read
+with that many pages in flight once the first page has given ``total``.
+
 Credentials travel only in the Authorization header (never in the URL), so request exceptions
 quoted in error messages carry none; messages are redacted anyway.
 """
@@ -27,6 +32,7 @@ import email.utils
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -42,6 +48,7 @@ from monitor_pipeline.app4sales.errors import (
     BatchRejectedError,
 )
 from monitor_pipeline.app4sales.deadline import DeadlineAdapter, deadline
+from monitor_pipeline.app4sales.window import AdaptiveWindow
 from monitor_pipeline.lib.redact import redact
 from monitor_pipeline.lib.retry import RetryPolicy
 
@@ -107,7 +114,8 @@ def _retry_after(value: str | None) -> float | None:
 class App4SalesClient:
     def __init__(self, base_url: str, username: str, password: str, *, connect_timeout: float = 5.0,
                  read_timeout: float = 60.0, answer_timeout: float | None = 120.0, retry: RetryPolicy | None = None,
-                 session: requests.Session | None = None, logger: logging.Logger | None = None):
+                 session: requests.Session | None = None, logger: logging.Logger | None = None,
+                 max_in_flight: int = 1):
         self.base_url, self.administration = parse_base_url(base_url)
         self._username, self._password = username, password
         self._secrets = (password, base64.b64encode(f"{username}:{password}".encode()).decode())
@@ -115,10 +123,11 @@ class App4SalesClient:
         self.answer_timeout = answer_timeout
         self.retry = retry or RetryPolicy()
         self.log = logger or logging.getLogger(__name__)
+        self.window = AdaptiveWindow(max_in_flight, on_change=self._window_changed)
         self._own_session = session is None
         self.session = session or requests.Session()
         if self._own_session:
-            adapter = DeadlineAdapter(pool_connections=2, pool_maxsize=POOL_SIZE, max_retries=0)
+            adapter = DeadlineAdapter(pool_connections=2, pool_maxsize=max(POOL_SIZE, max_in_flight), max_retries=0)
             self.session.mount("http://", adapter)
             self.session.mount("https://", adapter)
         self._count_lock = threading.Lock()
@@ -128,13 +137,27 @@ class App4SalesClient:
         return f"App4SalesClient({self.base_url!r}, user={self._username!r})"
 
     # --- plumbing --------------------------------------------------------------------------
+    def _window_changed(self, message: str, shrank: bool) -> None:
+        (self.log.warning if shrank else self.log.info)(message)
+
     def _redact(self, text: str) -> str:
         return redact(text, *self._secrets)
 
     def _send(self, method: str, path: str, **kw: Any) -> requests.Response:
-        """One attempt; raises ``_Retryable`` for what may be retried, returns any other answer."""
-        with self._count_lock:
-            self.request_count += 1
+        """One attempt (one place in the window); raises ``_Retryable`` for what may be retried, returns any
+        other answer."""
+        with self.window.slot() as epoch:
+            with self._count_lock:
+                self.request_count += 1
+            try:
+                response = self._attempt(method, path, **kw)
+            except _Retryable as exc:
+                self.window.answered(epoch, exc.status, exc.retry_after)
+                raise
+            self.window.answered(epoch, response.status_code)
+            return response
+
+    def _attempt(self, method: str, path: str, **kw: Any) -> requests.Response:
         with deadline(self.answer_timeout) as bound:
             try:
                 response = self.session.request(method, self.base_url + path, auth=(self._username, self._password),
@@ -213,21 +236,39 @@ class App4SalesClient:
 
     # --- the contract ----------------------------------------------------------------------
     def list_customers(self) -> list[dict]:
-        """The whole customer index (code, GUID, name, enabled), in pages of 1000."""
-        items: list[dict] = []
-        while True:
-            response = self._request("GET", "customers", "customers", params={"skip": len(items), "take": PAGE_SIZE})
-            batch = self._field(response, "GET customers", "items", list)
-            total = self._field(response, "GET customers", "total", int)
-            bad = [row for row in batch if not isinstance(row, dict) or not isinstance(row.get("CustomerCode"), str)
-                   or not isinstance(row.get("CustomerEnabled", True), bool)]
-            if bad:
-                raise App4SalesProtocolError("GET customers", response.status_code,
-                                             f"{len(bad)} index rows without a string CustomerCode and a boolean "
-                                             f"CustomerEnabled, e.g. {_excerpt(bad[0])}")
-            items.extend(batch)
-            if len(batch) < PAGE_SIZE or len(items) >= total:
-                return items
+        """The whole customer index (code, GUID, name, enabled), in pages of 1000: the first page gives
+        ``total``, the others are read ``max_in_flight`` at a time. Should the pages not add up to ``total``
+        (the index changed meanwhile), reading goes on page by page until a short page."""
+        items, total = self._index_page(0)
+        if len(items) < PAGE_SIZE or len(items) >= total:
+            return items
+        skips = range(PAGE_SIZE, total, PAGE_SIZE)
+        workers = min(self.window.maximum, len(skips))
+        if workers > 1:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="app4sales-index") as pool:
+                pages = list(pool.map(self._index_page, skips))
+        else:
+            pages = [self._index_page(skip) for skip in skips]
+        for page, page_total in pages:
+            items.extend(page)
+            total = max(total, page_total)
+        last = pages[-1][0]
+        while len(last) == PAGE_SIZE and len(items) < total:
+            last, total = self._index_page(len(items))
+            items.extend(last)
+        return items
+
+    def _index_page(self, skip: int) -> tuple[list[dict], int]:
+        response = self._request("GET", "customers", "customers", params={"skip": skip, "take": PAGE_SIZE})
+        batch = self._field(response, "GET customers", "items", list)
+        total = self._field(response, "GET customers", "total", int)
+        bad = [row for row in batch if not isinstance(row, dict) or not isinstance(row.get("CustomerCode"), str)
+               or not isinstance(row.get("CustomerEnabled", True), bool)]
+        if bad:
+            raise App4SalesProtocolError("GET customers", response.status_code,
+                                         f"{len(bad)} index rows without a string CustomerCode and a boolean "
+                                         f"CustomerEnabled, e.g. {_excerpt(bad[0])}")
+        return batch, total
 
     def upsert_customers(self, customers: list[dict]) -> list[dict]:
         """Upsert at most 100 customers atomically; retried safely (the upsert is idempotent)."""

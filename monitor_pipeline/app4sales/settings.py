@@ -63,12 +63,14 @@ class App4SalesSettings(Settings):
                 raise ConfigError(f"{self.variables()[name]} is not set (required with {self.variables()['url']})")
         return self
 
-    def client(self) -> App4SalesClient:
-        """A new client (its own connection pool); use it as a context manager."""
+    def client(self, *, max_in_flight: int = 1, logger: Any = None) -> App4SalesClient:
+        """A new client (its own connection pool) with at most ``max_in_flight`` calls open at once; use it
+        as a context manager. ``logger`` gets its retries and window changes."""
         return App4SalesClient(
             self.url, self.username, self.password,
             connect_timeout=self.connect_timeout, read_timeout=self.read_timeout, answer_timeout=self.answer_timeout,
             retry=RetryPolicy(attempts=self.retry_attempts, base=self.retry_backoff_seconds),
+            max_in_flight=max_in_flight, logger=logger,
         )
 
 
@@ -77,6 +79,9 @@ class SyncOptions(Settings):
 
     batch_size: int = setting(MAX_BATCH_SIZE, "MONITOR_BATCH_SIZE", "customers per POST customers/batch",
                               ge=1, le=MAX_BATCH_SIZE, tenant=True)
+    upsert_concurrency: int = setting(4, "MONITOR_UPSERT_CONCURRENCY", "batches in flight at once (App4Sales' "
+                                      "429/503 answers lower it for the run, successes raise it back)",
+                                      ge=1, le=16, tenant=True)
     enable_price_deduplication: bool = setting(False, "MONITOR_ENABLE_PRICE_DEDUPLICATION",
                                                "send a price list only where it differs from the default one",
                                                tenant=True)

@@ -21,7 +21,10 @@ Run order (:func:`run_sync`):
    empty name) is present (``present_codes``) and is never deactivated; numerator and denominator
    count active App4Sales customers only.
 4. ``BeforeUpdateCustomers``, batches of ``batch_size``, then ``deactivate_customers``, then
-   ``UpdateCustomers``. **Scripts run only when the run writes customers** — at least one customer to
+   ``UpdateCustomers``. Up to ``upsert_concurrency`` batches are in flight at once (:func:`_send_batches`):
+   the first is sent only after ``BeforeUpdateCustomers`` has answered, ``UpdateCustomers`` runs only
+   after the last has been answered; the client's adaptive window (:mod:`.window`) lowers the number in
+   flight while App4Sales answers 429/503. **Scripts run only when the run writes customers** — at least one customer to
    send or one to deactivate. A run with nothing to do (or only dashboards to resend) runs no script:
    the scripts bracket customer updates, and an idle scheduled run must not trigger App4Sales-side work.
    A script the administration does not have (``run_script`` → False) is logged and skipped.
@@ -39,8 +42,9 @@ Run order (:func:`run_sync`):
 A 400 ``BatchRejectedError`` splits the batch: the customers it names are recorded as failed with
 their messages, the rest of the batch is sent again (when the rejection names no customer of the batch,
 its customers are sent one by one). Any other App4Sales error (the client has already retried transient
-ones) stops the run with :class:`SyncInterruptedError`; the state keeps every confirmed batch, so a
-re-run sends exactly what was not confirmed.
+ones) stops the run with :class:`SyncInterruptedError`: no new batch is sent, the batches in flight are
+waited for and what they confirmed is recorded; the state keeps every confirmed batch, so a re-run sends
+exactly what was not confirmed.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Protocol
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +74,7 @@ from monitor_pipeline.app4sales.payload import (
 from monitor_pipeline.app4sales.state import StateLockedError, StateLockLostError, SyncState
 from monitor_pipeline.app4sales.settings import SyncSettings
 from monitor_pipeline.errors import PipelineError
+from monitor_pipeline.lib.log_relay import LogRelay
 
 __all__ = [
     "BEFORE_SCRIPT", "AFTER_SCRIPT", "SyncSettings", "SyncState", "SyncPlan", "SyncResult", "SyncError",
@@ -80,6 +86,7 @@ BEFORE_SCRIPT = "BeforeUpdateCustomers"
 AFTER_SCRIPT = "UpdateCustomers"
 
 ProgressCallback = Callable[[int, int, int, int], None]
+PROGRESS_SECONDS = 5.0
 
 
 class SyncClient(Protocol):
@@ -166,6 +173,9 @@ class SyncResult:
     scripts_run: list[str] = field(default_factory=list)
     scripts_skipped: list[str] = field(default_factory=list)
     duration_s: float = 0.0
+    batch_phase_s: float = 0.0   # first batch sent → last batch answered
+    throttled: int = 0           # 429/503 answers App4Sales gave
+    lowest_window: int = 0       # fewest calls in flight the adaptive window came down to
 
 
 def _dashboards_by_code(dashboards: pd.DataFrame | None) -> dict[str, bytes]:
@@ -293,9 +303,32 @@ def confirmed_results(results: list, sent: set[str]) -> tuple[dict[str, dict], l
     return confirmed, problems
 
 
-def _upsert(client: SyncClient, batch: list[dict], result: SyncResult, log: logging.Logger) -> dict[str, dict]:
+@dataclass
+class _BatchOutcome:
+    """What App4Sales answered for one batch; built on a worker thread, recorded on the run's thread."""
+    number: int
+    size: int
+    confirmed: dict[str, dict] = field(default_factory=dict)   # code → result row
+    failures: list[dict] = field(default_factory=list)
+    unconfirmed: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class _DashboardOutcome:
+    number: int
+    done: list[tuple[str, str | None]]                           # (code, digest) PUT successfully
+    error: App4SalesError | None = None
+
+
+def _send_batch(client: SyncClient, number: int, batch: list[dict], log: logging.Logger | LogRelay) -> _BatchOutcome:
+    outcome = _BatchOutcome(number, len(batch))
+    outcome.confirmed = _upsert(client, batch, outcome, log)
+    return outcome
+
+
+def _upsert(client: SyncClient, batch: list[dict], outcome: _BatchOutcome, log) -> dict[str, dict]:
     """Upsert a batch, splitting out customers App4Sales rejects; ``{code: result row}`` of those the
-    answers confirmed. Rejected customers go to ``result.failures``, unconfirmed ones to ``result.unconfirmed``."""
+    answers confirmed. Rejected customers go to ``outcome.failures``, unconfirmed ones to ``outcome.unconfirmed``."""
     pending = batch
     while pending:
         try:
@@ -310,11 +343,11 @@ def _upsert(client: SyncClient, batch: list[dict], result: SyncResult, log: logg
                                 "sending its customers one by one", len(pending), exc)
                     confirmed: dict[str, dict] = {}
                     for p in pending:
-                        confirmed.update(_upsert(client, [p], result, log))
+                        confirmed.update(_upsert(client, [p], outcome, log))
                     return confirmed
             for code, message in messages.items():
                 log.warning("App4Sales rejected customer %s: %s", code, message)
-                result.failures.append({"CustomerCode": code, "message": message})
+                outcome.failures.append({"CustomerCode": code, "message": message})
             pending = [p for p in pending if p["CustomerCode"] not in messages]
             continue
         sent = [p["CustomerCode"] for p in pending]
@@ -325,10 +358,43 @@ def _upsert(client: SyncClient, batch: list[dict], result: SyncResult, log: logg
                         "; ".join(problems[:5]) or "no entry for the others",
                         f" (+{len(problems) - 5} more)" if len(problems) > 5 else "")
         for code in missing:
-            result.unconfirmed.append({"CustomerCode": code, "message": "the batch answer did not confirm it "
-                                                                       "(not recorded; sent again next run)"})
+            outcome.unconfirmed.append({"CustomerCode": code, "message": "the batch answer did not confirm it "
+                                                                        "(not recorded; sent again next run)"})
         return confirmed
     return {}
+
+
+def _put_dashboards(client: SyncClient, number: int, codes: list[str], plan: SyncPlan) -> _DashboardOutcome:
+    outcome = _DashboardOutcome(number, [])
+    try:
+        for code in codes:
+            client.put_dashboard(code, plan.dashboards[code])
+            outcome.done.append((code, plan.dashboard_hashes[code]))
+    except App4SalesError as exc:
+        outcome.error = exc
+    return outcome
+
+
+class _Progress:
+    """A progress line every ``every`` seconds (not one per batch): customers/s and the time left."""
+
+    def __init__(self, total: int, log, every: float = PROGRESS_SECONDS):
+        self.total, self.log, self.every = total, log, every
+        self.started = time.monotonic()
+        self._next = self.started + every
+
+    def due_in(self) -> float:
+        return max(0.05, self._next - time.monotonic())
+
+    def tick(self, done: int, window: str) -> None:
+        now = time.monotonic()
+        if now < self._next or not self.total:
+            return
+        self._next = now + self.every
+        rate = done / (now - self.started)
+        left = f"about {(self.total - done) / rate:.0f} s left" if rate > 0 else "no answer yet"
+        self.log.info("upsert: %s/%s customers answered, %.0f customers/s, %s%s", f"{done:,}", f"{self.total:,}",
+                      rate, left, window)
 
 
 def _run_script(client: SyncClient, name: str, result: SyncResult, log: logging.Logger) -> None:
@@ -349,12 +415,14 @@ def run_sync(client: SyncClient, customers: pd.DataFrame, addresses: pd.DataFram
     ``present_codes``: codes in customers.xml that are not in the frames (customers normalization
     rejected); they are never deactivated. ``owner`` names this run in the lock (e.g. the Dagster run
     id); ``lock_timeout`` bounds the wait for a run holding the administration's lock.
-    ``on_progress(batch_no, batches_total, sent_so_far, total_to_send)`` is called after every batch;
-    ``sent_so_far`` counts the customers of the finished batches, rejected ones included.
+    ``on_progress(batches_answered, batches_total, sent_so_far, total_to_send)`` is called after every batch
+    answer, on the calling thread; ``sent_so_far`` counts the customers of the answered batches, rejected
+    ones included. ``log`` is written from the calling thread only (lines of the worker threads are
+    relayed, :class:`~monitor_pipeline.lib.log_relay.LogRelay`).
     Raises :class:`SyncLockedError` or :class:`DeactivationRefusedError` (nothing sent), or
     :class:`SyncInterruptedError` (confirmed customers kept in the state; ``.result`` holds the counts so far).
     """
-    log = log or logging.getLogger(__name__)
+    log = log if isinstance(log, LogRelay) else LogRelay(log or logging.getLogger(__name__))
     started = time.monotonic()
     requests_before = getattr(client, "request_count", 0)
     result = SyncResult()
@@ -364,6 +432,10 @@ def run_sync(client: SyncClient, customers: pd.DataFrame, addresses: pd.DataFram
         result.failed = len(result.failures)
         result.requests = getattr(client, "request_count", 0) - requests_before
         result.duration_s = time.monotonic() - started
+        window = getattr(client, "window", None)
+        if window is not None:
+            result.throttled, result.lowest_window = window.throttled, window.lowest
+        log.flush()
         return result
 
     def waiting(holder: str, since: str) -> None:
@@ -405,28 +477,18 @@ def _locked_sync(client: SyncClient, customers, addresses, contacts, dashboards,
     batches = [plan.to_send[i:i + size] for i in range(0, len(plan.to_send), size)]
     writes = bool(plan.to_send or plan.to_deactivate)
     stage = "running script " + BEFORE_SCRIPT
-    confirmed_total = 0
     try:
         if writes:
             _run_script(client, BEFORE_SCRIPT, result, log)
-        sent = 0
-        for number, batch in enumerate(batches, start=1):
-            stage = f"sending batch {number} of {len(batches)}"
-            confirmed = _upsert(client, batch, result, log)
-            state.save_hashes((code, plan.hashes[code], row.get("CustomerGuid")) for code, row in confirmed.items())
-            confirmed_total += len(confirmed)
-            for row in confirmed.values():
-                setattr(result, row["status"], getattr(result, row["status"]) + 1)
-            result.batches += 1
-            sent += len(batch)
-            stage = f"sending the dashboards of batch {number} of {len(batches)}"
-            _send_dashboards(client, [c for c in confirmed if c in plan.dashboards], plan, state, result)
-            log.info("batch %d/%d: %d customers sent (%d/%d)", number, len(batches), len(batch), sent,
-                     len(plan.to_send))
-            if on_progress is not None:
-                on_progress(number, len(batches), sent, len(plan.to_send))
+        stopped = _send_batches(client, batches, plan, state, settings, result, on_progress, log)
+        if stopped is not None:
+            stage, exc = stopped
+            raise exc
         stage = "sending dashboards"
-        _send_dashboards(client, [c for c in plan.dashboards if c not in plan.reasons], plan, state, result)
+        leftover = _put_dashboards(client, 0, [c for c in plan.dashboards if c not in plan.reasons], plan)
+        _record_dashboards(leftover, state, result)
+        if leftover.error is not None:
+            raise leftover.error
         if plan.to_deactivate:
             stage = f"deactivating {len(plan.to_deactivate)} customers"
             result.deactivated = client.deactivate_customers(plan.to_deactivate)
@@ -436,19 +498,81 @@ def _locked_sync(client: SyncClient, customers, addresses, contacts, dashboards,
             _run_script(client, AFTER_SCRIPT, result, log)
     except App4SalesError as exc:  # App4SalesTransientError and App4SalesProtocolError included
         finish()
-        remaining = len(plan.to_send) - confirmed_total - len(result.failures)
+        confirmed = result.created + result.updated + result.reactivated
+        remaining = len(plan.to_send) - confirmed - len(result.failures)
         raise SyncInterruptedError(
-            f"App4Sales sync of {administration} stopped while {stage}: {exc}. {confirmed_total} customers "
+            f"App4Sales sync of {administration} stopped while {stage}: {exc}. {confirmed} customers "
             f"confirmed and recorded; re-run to send the remaining {remaining}.", result) from exc
 
 
-def _send_dashboards(client: SyncClient, codes: list[str], plan: SyncPlan, state: SyncState, result: SyncResult) -> None:
-    done: list[tuple[str, str | None]] = []
-    try:
-        for code in codes:
-            client.put_dashboard(code, plan.dashboards[code])
-            done.append((code, plan.dashboard_hashes[code]))
-            result.dashboards_sent += 1
-    finally:
-        if done:
-            state.save_dashboard_hashes(done)
+def _send_batches(client: SyncClient, batches: list[list[dict]], plan: SyncPlan, state: SyncState,
+                  settings: SyncSettings, result: SyncResult, on_progress: ProgressCallback | None,
+                  log) -> tuple[str, App4SalesError] | None:
+    """The batch phase: up to ``settings.upsert_concurrency`` batches (and their dashboards) in flight.
+
+    Each answer is recorded as it arrives, on this thread (the state and the run log are written from
+    here only); a confirmed customer's dashboard is PUT right after its batch. The first App4Sales error
+    stops new batches; those in flight are waited for and what they confirmed is recorded; then
+    ``(stage, error)`` is returned. ``None``: every batch answered.
+    """
+    concurrency = max(1, settings.upsert_concurrency)
+    progress = _Progress(len(plan.to_send), log)
+    todo = list(enumerate(batches, start=1))[::-1]
+    pending: dict = {}
+    stopped: tuple[str, App4SalesError] | None = None
+    answered = 0
+    started = time.monotonic()
+    window = getattr(client, "window", None)
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="app4sales-batch") as pool:
+        while True:
+            while stopped is None and todo and len(pending) < concurrency:
+                number, batch = todo.pop()
+                pending[pool.submit(_send_batch, client, number, batch, log)] = \
+                    f"sending batch {number} of {len(batches)}"
+            if not pending:
+                break
+            done, _ = wait(pending, timeout=progress.due_in(), return_when=FIRST_COMPLETED)
+            for future in done:
+                stage = pending.pop(future)
+                try:
+                    outcome = future.result()
+                except App4SalesError as exc:
+                    stopped = stopped or (stage, exc)
+                    continue
+                if isinstance(outcome, _DashboardOutcome):
+                    _record_dashboards(outcome, state, result)
+                    if outcome.error is not None:
+                        stopped = stopped or (f"sending the dashboards of batch {outcome.number} of {len(batches)}",
+                                              outcome.error)
+                    continue
+                _record_batch(outcome, plan, state, result)
+                answered += outcome.size
+                boards = [code for code in outcome.confirmed if code in plan.dashboards]
+                if boards and stopped is None:
+                    pending[pool.submit(_put_dashboards, client, outcome.number, boards, plan)] = "dashboards"
+                if on_progress is not None:
+                    on_progress(result.batches, len(batches), answered, len(plan.to_send))
+            log.flush()
+            progress.tick(answered, f" ({window.limit} calls in flight at most)" if window is not None else "")
+    if batches:
+        result.batch_phase_s = time.monotonic() - started
+    if result.failures or result.unconfirmed:  # in file order, however the answers came in
+        order = {payload["CustomerCode"]: i for i, payload in enumerate(plan.to_send)}
+        for problems in (result.failures, result.unconfirmed):
+            problems.sort(key=lambda problem: order.get(problem["CustomerCode"], -1))
+    return stopped
+
+
+def _record_batch(outcome: _BatchOutcome, plan: SyncPlan, state: SyncState, result: SyncResult) -> None:
+    state.save_hashes((code, plan.hashes[code], row.get("CustomerGuid")) for code, row in outcome.confirmed.items())
+    for row in outcome.confirmed.values():
+        setattr(result, row["status"], getattr(result, row["status"]) + 1)
+    result.failures.extend(outcome.failures)
+    result.unconfirmed.extend(outcome.unconfirmed)
+    result.batches += 1
+
+
+def _record_dashboards(outcome: _DashboardOutcome, state: SyncState, result: SyncResult) -> None:
+    if outcome.done:
+        state.save_dashboard_hashes(outcome.done)
+        result.dashboards_sent += len(outcome.done)

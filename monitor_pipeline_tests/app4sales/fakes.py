@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pandas as pd
 
@@ -18,7 +20,8 @@ def transient(message: str = "503 Service Unavailable after 4 attempts") -> App4
 
 
 class FakeClient:
-    """Implements the App4SalesClient interface the sync uses, recording every call in ``calls``."""
+    """Implements the App4SalesClient interface the sync uses, recording every call in ``calls``. Calls from
+    several threads (the sync's batches in flight) are taken one at a time, in the order they come."""
 
     def __init__(self, administration="demo", existing=(), scripts=("BeforeUpdateCustomers", "UpdateCustomers"),
                  price_lists=None, page=1000):
@@ -35,7 +38,9 @@ class FakeClient:
         self.dashboards: dict[str, bytes] = {}
         self.invalid: dict[str, str] = {}      # code → message: a batch holding it gets a 400
         self.fail_on_upsert: set[int] = set()  # 1-based upsert call numbers raising a transient error
+        self.fail_codes: set[str] = set()      # a batch holding one of these raises a transient error
         self.upsert_calls = 0
+        self._lock = threading.RLock()
 
     def list_customers(self):
         rows = [{k: r[k] for k in ("CustomerGuid", "CustomerCode", "CustomerName", "CustomerEnabled")}
@@ -45,12 +50,16 @@ class FakeClient:
         return rows
 
     def upsert_customers(self, customers):
+        with self._lock:
+            return self._upsert_customers(customers)
+
+    def _upsert_customers(self, customers):
         self.request_count += 1
         self.upsert_calls += 1
         codes = [c["CustomerCode"] for c in customers]
         self.calls.append(("upsert", codes))
         assert len(customers) <= 100, "413"
-        if self.upsert_calls in self.fail_on_upsert:
+        if self.upsert_calls in self.fail_on_upsert or self.fail_codes.intersection(codes):
             raise transient()
         bad = [{"CustomerCode": c, "message": self.invalid[c]} for c in codes if c in self.invalid]
         if bad:
@@ -76,6 +85,10 @@ class FakeClient:
         return n
 
     def put_dashboard(self, code, data):
+        with self._lock:
+            return self._put_dashboard(code, data)
+
+    def _put_dashboard(self, code, data):
         self.request_count += 1
         self.calls.append(("dashboard", code))
         if code not in self.store:

@@ -124,11 +124,20 @@ def test_batch_sizes_honoured_and_progress(tmp_path):
     frames = make_frames(23)
     client = FakeClient()
     progress = []
-    r = sync(client, frames, tmp_path, settings=SyncSettings(batch_size=10),
+    r = sync(client, frames, tmp_path, settings=SyncSettings(batch_size=10, upsert_concurrency=1),
              on_progress=lambda *a: progress.append(a))
     assert [len(b) for b in client.batches] == [10, 10, 3]
     assert progress == [(1, 3, 10, 23), (2, 3, 20, 23), (3, 3, 23, 23)]
     assert r.batches == 3
+
+
+def test_progress_with_batches_in_flight_counts_answers(tmp_path):
+    progress = []
+    r = sync(FakeClient(), make_frames(23), tmp_path, settings=SyncSettings(batch_size=10, upsert_concurrency=3),
+             on_progress=lambda *a: progress.append(a))
+    assert [p[0] for p in progress] == [1, 2, 3] and progress[-1] == (3, 3, 23, 23)
+    assert sorted(b - a for a, b in zip([0] + [p[2] for p in progress], [p[2] for p in progress])) == [3, 10, 10]
+    assert r.batches == 3 and r.created == 23
 
 
 def test_failed_batch_keeps_confirmed_state_and_rerun_sends_rest(tmp_path):
@@ -136,8 +145,9 @@ def test_failed_batch_keeps_confirmed_state_and_rerun_sends_rest(tmp_path):
     client = FakeClient()
     client.fail_on_upsert = {2}
     with pytest.raises(SyncInterruptedError, match="batch 2 of 3") as info:
-        sync(client, frames, tmp_path, settings=SyncSettings(batch_size=10))
+        sync(client, frames, tmp_path, settings=SyncSettings(batch_size=10, upsert_concurrency=1))
     assert info.value.result.created == 10
+    assert len(client.batches) == 1  # batch 3 was never sent
     codes = list(frames[0]["CustomerCode"])
     with SyncState.for_administration(tmp_path, "demo") as st:
         assert sorted(st.load()) == codes[:10]
@@ -149,6 +159,61 @@ def test_failed_batch_keeps_confirmed_state_and_rerun_sends_rest(tmp_path):
     assert client.upserted_codes() == codes[10:]
     assert (r.created, r.unchanged) == (20, 10)
     assert client.dashboards.keys() == {"C000000", "C000010", "C000020"}
+
+
+def test_a_failed_batch_in_flight_keeps_the_others_confirmations(tmp_path):
+    """Batches 1–3 go out together; batch 2 fails: 1 and 3 are recorded (with their dashboards), the run
+    fails naming batch 2, and the re-run sends batch 2 only."""
+    frames = make_frames(30)
+    codes = list(frames[0]["CustomerCode"])
+    client = FakeClient()
+    client.fail_codes = {"C000015"}
+    with pytest.raises(SyncInterruptedError, match="sending batch 2 of 3.*20 customers confirmed.*remaining 10") as info:
+        sync(client, frames, tmp_path, settings=SyncSettings(batch_size=10, upsert_concurrency=3))
+    assert info.value.result.created == 20 and info.value.result.batches == 2
+    with SyncState.for_administration(tmp_path, "demo") as st:
+        assert sorted(st.load()) == codes[:10] + codes[20:]
+    # a dashboard goes out after its batch, unless the failure came first (no new call after a failure)
+    assert client.dashboards.keys() <= {"C000000", "C000020"}
+    assert AFTER_SCRIPT not in client.call_names()
+    client.fail_codes.clear()
+    client.batches.clear()
+    r = sync(client, frames, tmp_path, settings=SyncSettings(batch_size=10, upsert_concurrency=3))
+    assert client.upserted_codes() == codes[10:20]
+    assert (r.created, r.unchanged) == (10, 20)
+    assert client.dashboards.keys() == {"C000000", "C000010", "C000020"}
+
+
+def test_a_failure_stops_new_batches(tmp_path):
+    """Two in flight, the first fails: the run does not go on sending the other batches."""
+    frames = make_frames(60)
+    codes = list(frames[0]["CustomerCode"])
+    client = FakeClient()
+    client.fail_codes = {"C000000"}
+    with pytest.raises(SyncInterruptedError, match="batch 1 of 6"):
+        sync(client, frames, tmp_path, settings=SyncSettings(batch_size=10, upsert_concurrency=2))
+    sent = client.upserted_codes()
+    assert len(sent) < 50 and set(sent).isdisjoint(codes[:10])
+    with SyncState.for_administration(tmp_path, "demo") as st:
+        assert sorted(st.load()) == sorted(sent)  # recorded: exactly what was confirmed
+    client.fail_codes.clear()
+    client.batches.clear()
+    sync(client, frames, tmp_path, settings=SyncSettings(batch_size=10, upsert_concurrency=2))
+    assert sorted(client.upserted_codes()) == sorted(set(codes) - set(sent))
+
+
+def test_scripts_bracket_batches_in_flight_and_dashboards_follow_their_batch(tmp_path):
+    frames = make_frames(1000)
+    client = FakeClient()
+    r = sync(client, frames, tmp_path, settings=SyncSettings(batch_size=10, upsert_concurrency=8))
+    names = [call[0] for call in client.calls]
+    assert client.calls[1] == ("script", BEFORE_SCRIPT) and client.calls[-1] == ("script", AFTER_SCRIPT)
+    assert names.count("script") == 2 and names.count("upsert") == 100 == r.batches
+    sent_at = {code: i for i, call in enumerate(client.calls) if call[0] == "upsert" for code in call[1]}
+    boards = [(i, call[1]) for i, call in enumerate(client.calls) if call[0] == "dashboard"]
+    assert len(boards) == r.dashboards_sent == 100
+    assert all(sent_at[code] < i for i, code in boards)
+    assert sorted(client.upserted_codes()) == sorted(frames[0]["CustomerCode"])  # each customer once
 
 
 def test_dashboard_failure_is_resent_without_the_customer(tmp_path):

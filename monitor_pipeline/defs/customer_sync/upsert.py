@@ -16,6 +16,7 @@ from monitor_pipeline.app4sales.errors import App4SalesError
 from monitor_pipeline.app4sales.state import default_owner
 from monitor_pipeline.app4sales.settings import SyncOptions, SyncSettings
 from monitor_pipeline.app4sales.sync import SyncError, run_sync
+from monitor_pipeline.lib.log_relay import LogRelay
 from monitor_pipeline.resources.app4sales import App4SalesApi
 from monitor_pipeline.resources.connector_settings import ConnectorSettings
 from monitor_pipeline.resources.tenancy import MonitorTenancy
@@ -61,14 +62,15 @@ def upsert_customers(context: dg.AssetExecutionContext, config: UpsertConfig, fr
     customers, customer_addresses, customer_contacts, customer_dashboards = frames
     settings = SyncSettings(**connector_settings.values(SyncOptions), full_refresh=config.full_refresh)
 
+    log = LogRelay(context.log)  # the client's and the sync's worker threads write the run log through it
     try:
-        with app4sales.client() as client:
+        with app4sales.client(max_in_flight=settings.upsert_concurrency, logger=log) as client:
             context.log.info(f"Syncing {len(customers):,} customers into App4Sales administration "
                              f"'{client.administration}'{' (full refresh)' if config.full_refresh else ''}")
             result = run_sync(client, customers, customer_addresses, customer_contacts, customer_dashboards,
                               state_dir=connector_settings.state_dir, settings=settings, present_codes=present_codes,
                               owner=f"Dagster run {context.run.run_id} ({default_owner()})",
-                              lock_timeout=connector_settings.sync_lock_timeout, log=context.log)
+                              lock_timeout=connector_settings.sync_lock_timeout, log=log)
     except (SyncError, App4SalesError) as exc:
         raise dg.Failure(description=str(exc), allow_retries=exc.transient) from None
 
@@ -83,16 +85,24 @@ def upsert_customers(context: dg.AssetExecutionContext, config: UpsertConfig, fr
         context.log.warning(f"Price list {code!r} is unknown to App4Sales ({count} customers)")
     context.log.info(f"Created {result.created}, updated {result.updated}, reactivated {result.reactivated}, "
                      f"unchanged {result.unchanged}, deactivated {result.deactivated}, failed {result.failed}, "
-                     f"unconfirmed {len(result.unconfirmed)}")
+                     f"unconfirmed {len(result.unconfirmed)}; {result.batches} batches in {result.batch_phase_s:.1f} s "
+                     f"({settings.upsert_concurrency} in flight at most), {result.requests} requests, "
+                     f"{result.throttled} answered 429/503")
     problems = result.failures + result.unconfirmed
+    sent = result.created + result.updated + result.reactivated
     return dg.MaterializeResult(
         metadata={
             "created": result.created, "updated": result.updated, "reactivated": result.reactivated,
             "unchanged": result.unchanged, "deactivated": result.deactivated, "failed": result.failed,
             "unconfirmed": len(result.unconfirmed),
-            "sent": result.created + result.updated + result.reactivated,
+            "sent": sent,
             "dashboards_sent": result.dashboards_sent, "batches": result.batches, "requests": result.requests,
             "duration_s": dg.MetadataValue.float(round(result.duration_s, 3)),
+            "batch_phase_s": dg.MetadataValue.float(round(result.batch_phase_s, 3)),
+            "customers_per_s": dg.MetadataValue.float(
+                round(sent / result.batch_phase_s, 1) if result.batch_phase_s > 0 else 0.0),
+            "concurrency": settings.upsert_concurrency,
+            "throttled": result.throttled,
             "scripts_run": ", ".join(result.scripts_run) or "none",
             "scripts_skipped": ", ".join(result.scripts_skipped) or "none",
             "unknown_price_lists": len(result.unknown_price_lists),
