@@ -28,10 +28,13 @@ test: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster definitions validate -w workspace.yaml
 	$(BIN)/pytest
 
-## Benchmarks: normalization ratios and the end-to-end sync (minutes; not part of `make test`).
+## Benchmarks: normalization ratios, the end-to-end sync, the sync over a slow throttling App4Sales (WAN) and the
+## `dagster job execute` CLI on a persistent instance (minutes; not part of `make test`).
 bench: install
 	$(BIN)/python -m benchmarks.bench_normalize
 	$(BIN)/python -m benchmarks.bench_sync
+	$(BIN)/python -m benchmarks.bench_wan
+	$(BIN)/python -m benchmarks.bench_cli
 
 ## The Dagster UI with the embedded default running (sandbox + local folder).
 dev: install $(DAGSTER_HOME)/dagster.yaml

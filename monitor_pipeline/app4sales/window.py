@@ -4,10 +4,11 @@ a hosted App4Sales that caps concurrency answers 429 or 503 beyond its cap).
 :class:`AdaptiveWindow` admits at most ``limit`` calls at a time, ``limit`` starting at ``maximum``
 (``MONITOR_UPSERT_CONCURRENCY``). It adapts as TCP does (additive increase, multiplicative decrease):
 
-- A 429 or 503 answer halves ``limit`` (never below 1), once per congestion event: the throttled answers
-  of calls that started before the last shrink do not shrink it again. A ``Retry-After`` holds back every
+- A 429 or 503 answer halves ``limit`` (rounding up, never below 1), once per congestion event: the
+  throttled answers of calls that started before the last shrink do not shrink it again. A ``Retry-After`` holds back every
   new call until it has passed, not only the retry of the throttled one.
-- ``limit`` answers in a row that were not throttled grow ``limit`` by one, up to ``maximum``.
+- ``GROW_ROUNDS × limit`` answers in a row that were not throttled grow ``limit`` by one, up to
+  ``maximum``; growing back to the size that was throttled last takes ``PROBE_ROUNDS × limit``.
 
 So a server that caps concurrency below the setting sees at most a few 429s before the window fits
 under its cap, then one now and then as the window probes upwards. The throttled call itself is retried
@@ -23,6 +24,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 THROTTLE_STATUSES = (429, 503)
+GROW_ROUNDS = 4     # a window's worth of answers, this many times over, to grow by one
+PROBE_ROUNDS = 32   # ... to grow back to the size that was throttled last
 
 
 class AdaptiveWindow:
@@ -41,6 +44,7 @@ class AdaptiveWindow:
         self._successes = 0     # answers in a row not throttled, since the last change
         self._epoch = 0         # shrinks so far: a call throttled in an older epoch was already accounted for
         self._resume_at = 0.0   # no new call before this (Retry-After)
+        self._ceiling = maximum + 1  # the window that was throttled last: probed again only slowly
 
     @property
     def in_flight(self) -> int:
@@ -75,7 +79,8 @@ class AdaptiveWindow:
                 if retry_after:
                     self._resume_at = max(self._resume_at, self._clock() + retry_after)
                 if epoch == self._epoch and self.limit > 1:
-                    old, self.limit = self.limit, max(1, self.limit // 2)
+                    old, self.limit = self.limit, self.limit - self.limit // 2
+                    self._ceiling = old
                     self.lowest = min(self.lowest, self.limit)
                     self._epoch += 1
                     self.shrinks += 1
@@ -88,7 +93,7 @@ class AdaptiveWindow:
                     self._successes = 0
             elif status is not None and self.limit < self.maximum:
                 self._successes += 1
-                if self._successes >= self.limit:
+                if self._successes >= self.limit * (GROW_ROUNDS if self.limit + 1 < self._ceiling else PROBE_ROUNDS):
                     old, self.limit, self._successes = self.limit, self.limit + 1, 0
                     message = f"App4Sales keeps up: calls in flight {old} → {self.limit}"
                     self._cond.notify_all()

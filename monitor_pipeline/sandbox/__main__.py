@@ -16,6 +16,13 @@ def _user(text: str) -> tuple[str, str]:
     return user, password
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m monitor_pipeline.sandbox", description="App4Sales sandbox server")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -24,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8765)
     serve.add_argument("--db", required=True, help="SQLite file (created if missing)")
     serve.add_argument("--user", type=_user, action="append", help="USER:PASSWORD (repeatable; default demo:demo)")
+    serve.add_argument("--latency-ms", type=float, default=0.0, help="every API call waits this long (a WAN)")
+    serve.add_argument("--max-in-flight", type=_positive, help="answer 429 beyond this many API calls in flight")
+    serve.add_argument("--retry-after", type=float, default=1.0, help="Retry-After of those 429s, seconds")
     create = commands.add_parser("create-customer", help="play a sales rep creating a customer in the app")
     create.add_argument("--url", required=True, help="API base URL, e.g. http://127.0.0.1:8765/demo/api/app4sales/")
     create.add_argument("--user", default="demo")
@@ -40,7 +50,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"App4Sales sandbox: http://{args.host}:{args.port}/<administration>/api/app4sales/ "
               f"(e.g. http://{args.host}:{args.port}/demo/api/app4sales/; page: http://{args.host}:{args.port}/demo/)",
               flush=True)
-        run(args.db, args.host, args.port, users)
+        if args.latency_ms or args.max_in_flight:
+            print(f"playing a remote App4Sales: {args.latency_ms:g} ms per call"
+                  + (f", 429 beyond {args.max_in_flight} calls in flight" if args.max_in_flight else ""), flush=True)
+        run(args.db, args.host, args.port, users, latency_ms=args.latency_ms, max_in_flight=args.max_in_flight,
+            retry_after=args.retry_after)
         return 0
 
     body = {"CustomerName": args.name, "FailCodeGeneration": args.fail_code}

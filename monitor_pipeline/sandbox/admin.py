@@ -57,6 +57,13 @@ class SandboxAdmin:
     def clear_faults(self) -> None:
         self._call("DELETE", "faults", 204)
 
+    def stats(self) -> dict:
+        """Server-wide call counts: calls, throttled, max_in_flight_seen, in_flight (``sandbox/limits.py``)."""
+        return self._call("GET", "stats").json()
+
+    def reset_stats(self) -> None:
+        self._call("DELETE", "stats", 204)
+
     def register_script(self, name: str) -> None:
         self._call("PUT", f"scripts/{quote(name, safe='')}", 204)
 

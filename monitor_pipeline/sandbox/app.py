@@ -23,6 +23,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Mount, Route
 
 from monitor_pipeline.sandbox.faults import Fault, FaultMiddleware, FaultRegistry
+from monitor_pipeline.sandbox.limits import CallLimits, LimitsMiddleware
 from monitor_pipeline.sandbox.page import render_page
 from monitor_pipeline.sandbox.store import MAX_BATCH, MAX_TAKE, SandboxStore, StoreError
 
@@ -166,11 +167,14 @@ async def page(request, store, admin):
     return HTMLResponse(render_page(admin, customers, feed))
 
 
-def create_app(db_path: str | Path, users: Mapping[str, str] | None = None) -> Starlette:
-    """The sandbox app over the SQLite file ``db_path``; ``users`` maps user name → password."""
+def create_app(db_path: str | Path, users: Mapping[str, str] | None = None, *, latency_ms: float = 0.0,
+               max_in_flight: int | None = None, retry_after: float = 1.0) -> Starlette:
+    """The sandbox app over the SQLite file ``db_path``; ``users`` maps user name → password; ``latency_ms``,
+    ``max_in_flight`` and ``retry_after`` play a remote App4Sales (:mod:`.limits`)."""
     users = dict(users or {"demo": "demo"})
     store = SandboxStore(db_path)
     faults = FaultRegistry()
+    limits = CallLimits(latency_ms, max_in_flight, retry_after)
 
     def wrap(handler: Handler):
         async def endpoint(request: Request) -> Response:
@@ -195,6 +199,12 @@ def create_app(db_path: str | Path, users: Mapping[str, str] | None = None) -> S
         faults.clear(admin)
         return Response(status_code=204)
 
+    async def stats(request, store, admin):
+        if request.method == "DELETE":
+            limits.reset()
+            return Response(status_code=204)
+        return JSONResponse(limits.snapshot())
+
     api = [
         Route("/customers", wrap(list_customers), methods=["GET"]),
         Route("/customers/batch", wrap(upsert_customers), methods=["POST"]),
@@ -213,6 +223,7 @@ def create_app(db_path: str | Path, users: Mapping[str, str] | None = None) -> S
         Route("/sandbox/events", wrap(sandbox_events), methods=["GET"]),
         Route("/sandbox/faults", wrap(add_fault), methods=["POST"]),
         Route("/sandbox/faults", wrap(clear_faults), methods=["DELETE"]),
+        Route("/sandbox/stats", wrap(stats), methods=["GET", "DELETE"]),
     ]
 
     async def http_error(request: Request, exc: HTTPException) -> Response:
@@ -223,8 +234,8 @@ def create_app(db_path: str | Path, users: Mapping[str, str] | None = None) -> S
 
     app = Starlette(
         routes=[Route("/", index), Mount("/{admin}/api/app4sales", routes=api), Route("/{admin}/", wrap(page))],
-        middleware=[Middleware(FaultMiddleware, registry=faults)],
+        middleware=[Middleware(LimitsMiddleware, limits=limits), Middleware(FaultMiddleware, registry=faults)],
         exception_handlers={HTTPException: http_error},
     )
-    app.state.store, app.state.faults = store, faults
+    app.state.store, app.state.faults, app.state.limits = store, faults, limits
     return app

@@ -46,9 +46,10 @@ def _config(app, log_level: str, **kw) -> uvicorn.Config:
 
 def start_sandbox_in_thread(db_path: str | Path, host: str = "127.0.0.1", port: int = 0,
                             users: Mapping[str, str] | None = None, log_level: str = "warning",
-                            startup_timeout: float = 10.0) -> SandboxHandle:
-    """Start the sandbox on ``host:port`` (0: a free port) and return once it accepts connections."""
-    app = create_app(db_path, users or DEFAULT_USERS)
+                            startup_timeout: float = 10.0, **limits) -> SandboxHandle:
+    """Start the sandbox on ``host:port`` (0: a free port) and return once it accepts connections.
+    ``limits``: ``latency_ms``, ``max_in_flight``, ``retry_after`` (:func:`create_app`)."""
+    app = create_app(db_path, users or DEFAULT_USERS, **limits)
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
@@ -66,7 +67,7 @@ def start_sandbox_in_thread(db_path: str | Path, host: str = "127.0.0.1", port: 
 
 
 def serve(db_path: str | Path, host: str = "127.0.0.1", port: int = 8765, users: Mapping[str, str] | None = None,
-          log_level: str = "info") -> None:
-    """Serve in the foreground until interrupted."""
-    app = create_app(db_path, users or DEFAULT_USERS)
+          log_level: str = "info", **limits) -> None:
+    """Serve in the foreground until interrupted (``limits`` as for :func:`start_sandbox_in_thread`)."""
+    app = create_app(db_path, users or DEFAULT_USERS, **limits)
     uvicorn.Server(_config(app, log_level, host=host, port=port, access_log=True)).run()

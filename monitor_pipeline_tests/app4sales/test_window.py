@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from monitor_pipeline.app4sales.window import AdaptiveWindow
+from monitor_pipeline.app4sales.window import GROW_ROUNDS, PROBE_ROUNDS, AdaptiveWindow
 
 
 def test_never_more_calls_in_flight_than_the_limit():
@@ -55,10 +55,21 @@ def test_successes_grow_the_window_back_to_the_maximum_not_beyond():
     with window.slot() as epoch:
         window.answered(epoch, 429)
     assert window.limit == 2
-    for _ in range(40):
+    answers = 0
+    while window.limit < 3:
         with window.slot() as epoch:
             window.answered(epoch, 200)
-    assert window.limit == 4 and changes == [True, False, False]  # 2 → 3 after 2 answers, 3 → 4 after 3
+        answers += 1
+    assert answers == 2 * GROW_ROUNDS
+    while window.limit < 4:  # back to the size that was throttled: slowly
+        with window.slot() as epoch:
+            window.answered(epoch, 200)
+        answers += 1
+    assert answers == 2 * GROW_ROUNDS + 3 * PROBE_ROUNDS
+    for _ in range(500):
+        with window.slot() as epoch:
+            window.answered(epoch, 200)
+    assert window.limit == 4 and changes == [True, False, False]
 
 
 def test_no_answer_changes_nothing_and_a_4xx_is_an_answer():
@@ -68,8 +79,9 @@ def test_no_answer_changes_nothing_and_a_4xx_is_an_answer():
     with window.slot() as epoch:
         window.answered(epoch, None)  # timeout, connection reset
     assert window.limit == 1
-    with window.slot() as epoch:
-        window.answered(epoch, 404)
+    for _ in range(PROBE_ROUNDS):
+        with window.slot() as epoch:
+            window.answered(epoch, 404)
     assert window.limit == 2
 
 
