@@ -142,6 +142,15 @@ async def drop_connection(receive, send) -> None:
     raise ConnectionAbortedError("sandbox fault: connection dropped mid-response")
 
 
+def api_call(scope) -> tuple[str, str] | None:
+    """``(administration, path under the API base)`` of a contract call; None for anything else (the
+    sandbox-only extras under ``sandbox/``, the page, lifespan events)."""
+    match = API_PATH.match(scope.get("path", "")) if scope["type"] == "http" else None
+    if not match or match.group(2).startswith("sandbox/"):
+        return None
+    return match.group(1), match.group(2)
+
+
 class FaultMiddleware:
     """Pure ASGI middleware applying registered faults to API calls (never to ``sandbox/…``)."""
 
@@ -149,10 +158,10 @@ class FaultMiddleware:
         self.app, self.registry = app, registry
 
     async def __call__(self, scope, receive, send):
-        match = API_PATH.match(scope.get("path", "")) if scope["type"] == "http" else None
-        if not match or match.group(2).startswith("sandbox/"):
+        call = api_call(scope)
+        if call is None:
             return await self.app(scope, receive, send)
-        fault = self.registry.take(match.group(1), scope["method"], match.group(2))
+        fault = self.registry.take(call[0], scope["method"], call[1])
         if fault is None:
             return await self.app(scope, receive, send)
         if fault.delay:
@@ -169,13 +178,8 @@ class FaultMiddleware:
         if fault.rewrites:
             return await _rewrite(self.app, scope, receive, send, fault)
         if fault.status is not None:
-            body = json.dumps({"error": f"sandbox fault: injected {fault.status}"}).encode()
-            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-            if fault.retry_after is not None:
-                headers.append((b"retry-after", f"{fault.retry_after:g}".encode()))
-            await send({"type": "http.response.start", "status": fault.status, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
-            return
+            return await send_json(send, fault.status, {"error": f"sandbox fault: injected {fault.status}"},
+                                   retry_after=fault.retry_after)
         return await self.app(scope, receive, send)
 
 
@@ -198,9 +202,13 @@ async def _buffered(receive) -> tuple[bytes, object]:
     return body, replay
 
 
-async def _send_json(send, status: int, payload: object, *, trickle: float | None = None, receive=None) -> None:
+async def send_json(send, status: int, payload: object, *, retry_after: float | None = None,
+                    trickle: float | None = None, receive=None) -> None:
+    """Answer ``payload`` as JSON (with a ``Retry-After`` header when given; ``trickle``: bytes per second)."""
     body = json.dumps(payload).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if retry_after is not None:
+        headers.append((b"retry-after", f"{retry_after:g}".encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     if not trickle:
         await send({"type": "http.response.body", "body": body})
@@ -223,7 +231,7 @@ async def _refuse_invalid(app, scope, receive, send, codes: set[str]) -> None:
     bad = [code for code in sent if code in codes]
     if not bad:
         return await app(scope, replay, send)
-    await _send_json(send, 400, {"error": "sandbox fault: invalid customers",
+    await send_json(send, 400, {"error": "sandbox fault: invalid customers",
                                  "invalid": [{"CustomerCode": c, "message": "sandbox fault: refused"} for c in bad]})
 
 
@@ -262,4 +270,4 @@ async def _rewrite(app, scope, receive, send, fault: Fault) -> None:
         await send({"type": "http.response.start", "status": status, "headers": []})
         await send({"type": "http.response.body", "body": b""})
         return
-    await _send_json(send, status, payload, trickle=fault.trickle, receive=receive)
+    await send_json(send, status, payload, trickle=fault.trickle, receive=receive)

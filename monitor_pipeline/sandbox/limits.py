@@ -16,11 +16,9 @@ the sandbox-only extras (``…/api/app4sales/sandbox/…``) or the page:
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 import threading
 
-_API_PATH = re.compile(r"^/[^/]+/api/app4sales/(.*)$")
+from monitor_pipeline.sandbox.faults import api_call, send_json
 
 
 class CallLimits:
@@ -65,17 +63,11 @@ class LimitsMiddleware:
         self.app, self.limits = app, limits
 
     async def __call__(self, scope, receive, send):
-        match = _API_PATH.match(scope.get("path", "")) if scope["type"] == "http" else None
-        if not match or match.group(1).startswith("sandbox/"):
+        if api_call(scope) is None:
             return await self.app(scope, receive, send)
         if not self.limits.admit():
-            body = json.dumps({"error": f"sandbox: more than {self.limits.max_in_flight} calls in flight"}).encode()
-            await send({"type": "http.response.start", "status": 429,
-                        "headers": [(b"content-type", b"application/json"),
-                                    (b"content-length", str(len(body)).encode()),
-                                    (b"retry-after", f"{self.limits.retry_after:g}".encode())]})
-            await send({"type": "http.response.body", "body": body})
-            return
+            return await send_json(send, 429, {"error": f"sandbox: more than {self.limits.max_in_flight} calls in flight"},
+                                   retry_after=self.limits.retry_after)
         try:
             if self.limits.latency_ms:
                 await asyncio.sleep(self.limits.latency_ms / 1000)
