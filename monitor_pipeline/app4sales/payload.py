@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterable
 from contextlib import contextmanager
 
+import numpy as np
 import pandas as pd
 
 #: Fixed namespace of the project's deterministic CustomerGuids: uuid5(NAMESPACE, "<administration>:<code>").
@@ -59,44 +60,72 @@ def _column(frame: pd.DataFrame, name: str) -> list:
     return values
 
 
-def _rows(frame: pd.DataFrame | None, fields: tuple[str, ...]) -> dict[str, list[tuple]]:
-    """Child frame → ``{CustomerCode: [row tuple in ``fields`` order, …]}``, frame order kept within a code.
+class _Children:
+    """A child frame (addresses or contacts) by CustomerCode: its columns as plain lists and, per code, the
+    positions of its rows in frame order (the normalization emits a customer's rows together; a code that
+    comes back later gets its rows appended, so any order works). Row tuples and dicts are built only for
+    the customers that are sent."""
 
-    One pass that slices runs of equal codes (the normalization emits a customer's rows together);
-    a code that comes back later gets its rows appended, so any order works.
-    """
-    if frame is None or len(frame) == 0:
-        return {}
-    codes = _column(frame, "CustomerCode")
-    rows = list(zip(*(_column(frame, f) for f in fields)))
-    groups: dict[str, list[tuple]] = {}
-    n, start = len(codes), 0
-    while start < n:
-        code, end = codes[start], start + 1
-        while end < n and codes[end] == code:
-            end += 1
-        if code is not None:
-            group = groups.get(code)
-            if group is None:
-                groups[code] = rows[start:end]
+    def __init__(self, frame: pd.DataFrame | None, fields: tuple[str, ...]):
+        self.fields = fields
+        self.spans: dict[str, list[tuple[int, int]]] = {}
+        if frame is None or len(frame) == 0:
+            self.columns: list[list] = [[] for _ in fields]
+            return
+        self.columns = [_column(frame, f) for f in fields]
+        codes = np.asarray(_column(frame, "CustomerCode"), dtype=object)
+        starts = np.flatnonzero(np.concatenate(([True], codes[1:] != codes[:-1])))  # where a run of equal codes starts
+        ends = np.append(starts[1:], len(codes))
+        spans = self.spans
+        for code, start, end in zip(codes[starts].tolist(), starts.tolist(), ends.tolist()):
+            if code is not None:
+                if code in spans:
+                    spans[code].append((start, end))
+                else:
+                    spans[code] = [(start, end)]
+
+    def rows(self, code: str) -> list[tuple]:
+        columns = self.columns
+        return [tuple(col[j] for col in columns) for a, b in self.spans.get(code, ()) for j in range(a, b)]
+
+    def records(self, code: str) -> list[dict]:
+        return [dict(zip(self.fields, row)) for row in self.rows(code)]
+
+    def encoded(self) -> dict[str, str]:
+        """``{code: canonical JSON of its rows}`` — what ``_canonical(self.rows(code))`` gives, column-wise."""
+        if not self.spans:
+            return {}
+        rows = [f"[{row}]" for row in map(",".join, zip(*(_encode_column(col) for col in self.columns)))]
+        out = {}
+        for code, spans in self.spans.items():
+            if len(spans) == 1:
+                a, b = spans[0]
+                out[code] = "[" + ",".join(rows[a:b]) + "]"
             else:
-                group.extend(rows[start:end])
-        start = end
-    return groups
+                out[code] = "[" + ",".join(row for a, b in spans for row in rows[a:b]) + "]"
+        return out
 
 
 class CustomerTable:
     """The frames in columnar, plain-Python form: cheap to hash, turned into payload dicts only on demand.
 
     ``columns`` maps every CUSTOMER_FIELDS name to a list (mutable: GUID resolution and price
-    deduplication work on it before :meth:`freeze`); ``addresses``/``contacts`` map a code to its rows.
+    deduplication work on it); ``addresses``/``contacts`` hold the child rows by code.
+
+    Hashing is split in two so that most of it can run while the App4Sales index is still on its way
+    (:func:`~monitor_pipeline.app4sales.sync.run_sync`): :meth:`prepare_hashes` encodes everything but the
+    two columns the index and the price lists decide (CustomerGuid, UsesPriceField); :meth:`hashes` adds
+    those and takes the sha256. The result is :func:`payload_hash` of each payload, to the bit.
     """
+
+    _GUID, _PRICE = CUSTOMER_FIELDS.index("CustomerGuid"), CUSTOMER_FIELDS.index("UsesPriceField")
 
     def __init__(self, customers: pd.DataFrame, addresses: pd.DataFrame | None, contacts: pd.DataFrame | None):
         self.columns: dict[str, list] = {f: _column(customers, f) for f in CUSTOMER_FIELDS}
-        self.addresses = _rows(addresses, ADDRESS_FIELDS)
-        self.contacts = _rows(contacts, CONTACT_FIELDS)
+        self.addresses = _Children(addresses, ADDRESS_FIELDS)
+        self.contacts = _Children(contacts, CONTACT_FIELDS)
         self.rows: list[tuple] | None = None
+        self._prepared: tuple[list[str], list[str]] | None = None
 
     @property
     def codes(self) -> list:
@@ -108,7 +137,7 @@ class CustomerTable:
     def keep(self, positions: list[int]) -> None:
         """Keep only the customers at ``positions`` (in that order)."""
         self.columns = {f: [col[i] for i in positions] for f, col in self.columns.items()}
-        self.rows = None
+        self.rows = self._prepared = None
 
     def freeze(self) -> list[tuple]:
         """Customer rows as tuples in CUSTOMER_FIELDS order (after the columns are final)."""
@@ -119,16 +148,35 @@ class CustomerTable:
         row = self.rows[i] if self.rows is not None else tuple(col[i] for col in self.columns.values())
         payload = dict(zip(CUSTOMER_FIELDS, row))
         code = row[1]
-        payload["Addresses"] = [dict(zip(ADDRESS_FIELDS, a)) for a in self.addresses.get(code, ())]
-        payload["Contacts"] = [dict(zip(CONTACT_FIELDS, c)) for c in self.contacts.get(code, ())]
+        payload["Addresses"] = self.addresses.records(code)
+        payload["Contacts"] = self.contacts.records(code)
         return payload
 
+    def prepare_hashes(self) -> None:
+        """Encode what neither the index nor the price lists change: per customer, the canonical JSON of its
+        fields between CustomerGuid and UsesPriceField, of those after it, and of its addresses and contacts."""
+        columns = list(self.columns.values())
+        encoded = [None if i in (self._GUID, self._PRICE) else _encode_column(col) for i, col in enumerate(columns)]
+        middle = map(",".join, zip(*encoded[self._GUID + 1:self._PRICE]))
+        after = map(",".join, zip(*encoded[self._PRICE + 1:]))
+        addresses, contacts = self.addresses.encoded(), self.contacts.encoded()
+        tails = [f"],{addresses.get(code, '[]')},{contacts.get(code, '[]')}]" for code in self.codes]
+        self._prepared = ([f",{m}," for m in middle], [f",{a}{t}" for a, t in zip(after, tails)])
+
     def hashes(self, digests: list[str | None]) -> list[str]:
-        """:func:`payload_hash` of every customer, from the frozen rows (no payload dicts built)."""
-        rows = self.rows if self.rows is not None else self.freeze()
-        addresses, contacts, empty = self.addresses, self.contacts, ()
-        return [_hash_parts(row, addresses.get(row[1], empty), contacts.get(row[1], empty), digest)
-                for row, digest in zip(rows, digests)]
+        """:func:`payload_hash` of every customer with the columns as they are now (no payload dicts built)."""
+        if self._prepared is None:
+            self.prepare_hashes()
+        middle, after = self._prepared
+        guids = _encode_column(self.columns["CustomerGuid"])
+        prices = _encode_column(self.columns["UsesPriceField"])
+        base = hashlib.sha256(_SCHEMA_TAG)
+        out = []
+        for g, m, p, a, d in zip(guids, middle, prices, after, digests):
+            h = base.copy()
+            h.update(f"[[{g}{m}{p}{a}\x00dashboard:{d or '-'}".encode("ascii"))
+            out.append(h.hexdigest())
+        return out
 
 
 def build_payloads(customers: pd.DataFrame, addresses: pd.DataFrame | None,
@@ -223,6 +271,30 @@ if c_make_encoder is not None:  # the C encoder, built once: json.dumps would re
         return "".join(_c_encode(value, 0))
 else:  # pragma: no cover - CPython always has the C accelerator
     _canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False).encode
+
+
+_JSON_BOOL = {None: "null", True: "true", False: "false"}
+
+
+def _encode_value(value) -> str:
+    """One value as :func:`_canonical` writes it (the general case of :func:`_encode_column`)."""
+    if value is None:
+        return "null"
+    if type(value) is str:
+        return encode_basestring_ascii(value)
+    return _canonical(value)
+
+
+def _encode_column(values: list) -> list[str]:
+    """Each value as :func:`_canonical` writes it: a string column through the C string encoder at once, a
+    column of booleans through a table, anything else value by value (floats: a NaN or infinity raises)."""
+    try:
+        return ["null" if v is None else encode_basestring_ascii(v) for v in values]
+    except TypeError:  # not only strings
+        pass
+    if all(v is None or type(v) is bool for v in values):
+        return [_JSON_BOOL[v] for v in values]
+    return [_encode_value(v) for v in values]
 
 
 def _hash_parts(row, addresses, contacts, digest: str | None) -> str:

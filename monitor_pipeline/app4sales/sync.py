@@ -79,7 +79,7 @@ from monitor_pipeline.lib.log_relay import LogRelay
 __all__ = [
     "BEFORE_SCRIPT", "AFTER_SCRIPT", "SyncSettings", "SyncState", "SyncPlan", "SyncResult", "SyncError",
     "DeactivationRefusedError", "SyncInterruptedError", "SyncLockedError", "confirmed_results", "build_payloads", "payload_hash", "resolve_guid",
-    "generated_guid", "plan_sync", "SyncClient", "check_deactivation", "run_sync",
+    "generated_guid", "PreparedFrames", "prepare_frames", "plan_sync", "SyncClient", "check_deactivation", "run_sync",
 ]
 
 BEFORE_SCRIPT = "BeforeUpdateCustomers"
@@ -95,7 +95,7 @@ class SyncClient(Protocol):
 
     administration: str
 
-    def list_customers(self) -> list[dict]: ...
+    def list_customers(self, expected: int = 0) -> list[dict]: ...
     def price_lists(self) -> list[dict]: ...
     def upsert_customers(self, customers: list[dict]) -> list: ...
     def deactivate_customers(self, codes: list[str]) -> int: ...
@@ -188,30 +188,56 @@ def _dashboards_by_code(dashboards: pd.DataFrame | None) -> dict[str, bytes]:
     return out
 
 
-def plan_sync(customers: pd.DataFrame, addresses: pd.DataFrame | None, contacts: pd.DataFrame | None,
-              dashboards: pd.DataFrame | None, *, index: list[dict], price_lists: list[dict] | None,
-              state: SyncState, administration: str, settings: SyncSettings,
+@dataclass
+class PreparedFrames:
+    """What planning can work out before the App4Sales index arrives (:func:`prepare_frames`)."""
+    table: CustomerTable
+    dashboards: dict[str, bytes]       # code → dashboard bytes
+    digests: list[str | None]          # dashboard digest per customer, table order
+
+
+def prepare_frames(customers: pd.DataFrame, addresses: pd.DataFrame | None, contacts: pd.DataFrame | None,
+                   dashboards: pd.DataFrame | None) -> PreparedFrames:
+    """The index-independent part of :func:`plan_sync`: the frames in columnar form (one row per code, the
+    last occurrence kept), the dashboards' digests, and every part of the payload hashes that neither the
+    index (CustomerGuid) nor the price lists (UsesPriceField) decide. :func:`run_sync` does this while
+    the index is being read."""
+    with gc_paused():
+        table = CustomerTable(customers, addresses, contacts)
+        codes = table.codes
+        if len(set(codes)) != len(codes):  # normalization dedups already; keep the last occurrence anyway
+            last = {code: i for i, code in enumerate(codes)}
+            table.keep([i for i, code in enumerate(codes) if last[code] == i])
+        board_bytes = _dashboards_by_code(dashboards)
+        digests = [dashboard_digest(board_bytes.get(code)) for code in table.codes]
+        table.prepare_hashes()
+    return PreparedFrames(table, board_bytes, digests)
+
+
+def plan_sync(customers: pd.DataFrame | PreparedFrames, addresses: pd.DataFrame | None = None,
+              contacts: pd.DataFrame | None = None, dashboards: pd.DataFrame | None = None, *, index: list[dict],
+              price_lists: list[dict] | None, state: SyncState | dict, administration: str, settings: SyncSettings,
               present_codes: Iterable[str] = ()) -> SyncPlan:
     """Decide what to send; touches nothing remote and writes no state. See the module docstring.
 
-    Columnar: payload dicts are built only for the customers to send, hashes straight from the rows.
+    ``customers`` is the customer frame (with the child frames after it) or what :func:`prepare_frames`
+    made of the four; ``state`` a :class:`SyncState` or what its ``load()`` returned.
+    Columnar: payload dicts are built only for the customers to send, hashes straight from the columns.
     The cyclic GC is paused meanwhile: planning allocates millions of small acyclic objects and
     repeated full collections would otherwise cost about a third of the time.
     """
+    prepared = customers if isinstance(customers, PreparedFrames) else \
+        prepare_frames(customers, addresses, contacts, dashboards)
+    stored = state if isinstance(state, dict) else state.load()
     with gc_paused():
-        return _plan(customers, addresses, contacts, dashboards, index=index, price_lists=price_lists,
-                     state=state, administration=administration, settings=settings, present_codes=present_codes)
+        return _plan(prepared, index=index, price_lists=price_lists, stored=stored, administration=administration,
+                     settings=settings, present_codes=present_codes)
 
 
-def _plan(customers, addresses, contacts, dashboards, *, index, price_lists, state, administration,
-          settings, present_codes) -> SyncPlan:
-    table = CustomerTable(customers, addresses, contacts)
+def _plan(prepared: PreparedFrames, *, index, price_lists, stored, administration, settings,
+          present_codes) -> SyncPlan:
+    table, board_bytes, digests = prepared.table, prepared.dashboards, prepared.digests
     codes = table.codes
-    if len(set(codes)) != len(codes):  # normalization dedups already; keep the last occurrence anyway
-        last = {code: i for i, code in enumerate(codes)}
-        table.keep([i for i, code in enumerate(codes) if last[code] == i])
-        codes = table.codes
-
     index_by_code = {row["CustomerCode"]: row for row in index}
     table.columns["CustomerGuid"] = resolve_guid_column(
         table.columns["CustomerGuid"], codes, {c: r.get("CustomerGuid") for c, r in index_by_code.items()},
@@ -220,14 +246,9 @@ def _plan(customers, addresses, contacts, dashboards, *, index, price_lists, sta
     if price_lists is not None:
         table.columns["UsesPriceField"], unknown = deduplicate_price_column(table.columns["UsesPriceField"],
                                                                            price_lists)
-    table.freeze()
-
-    board_bytes = _dashboards_by_code(dashboards)
-    digests = [dashboard_digest(board_bytes.get(code)) for code in codes]
     hash_list = table.hashes(digests)
-    stored = state.load()
     full = settings.full_refresh
-    to_send, reasons, boards_to_send = [], {}, {}
+    send, reasons, boards_to_send = [], {}, {}
     unchanged = 0
     for i, (code, h, digest) in enumerate(zip(codes, hash_list, digests)):
         previous = stored.get(code)
@@ -245,9 +266,12 @@ def _plan(customers, addresses, contacts, dashboards, *, index, price_lists, sta
             reason = None
         if reason is not None:
             reasons[code] = reason
-            to_send.append(table.payload(i))
+            send.append(i)
         if digest is not None and (full or previous is None or previous[1] != digest):
             boards_to_send[code] = board_bytes[code]
+    if send:
+        table.freeze()
+    to_send = [table.payload(i) for i in send]
 
     hashes = dict(zip(codes, hash_list))
     active = [c for c, r in index_by_code.items() if r.get("CustomerEnabled") is not False]
@@ -460,10 +484,17 @@ def _locked_sync(client: SyncClient, customers, addresses, contacts, dashboards,
                  settings: SyncSettings, present_codes: Iterable[str], result: SyncResult, finish: Callable[[], SyncResult],
                  on_progress: ProgressCallback | None, log: logging.Logger) -> None:
     administration = client.administration
-    index = client.list_customers()
-    price_lists = client.price_lists() if settings.enable_price_deduplication else None
-    plan = plan_sync(customers, addresses, contacts, dashboards, index=index, price_lists=price_lists,
-                     state=state, administration=administration, settings=settings, present_codes=present_codes)
+    # The index (and the price lists) are read while the frames are prepared and the state is loaded:
+    # on a remote App4Sales the pages' round trips then cost no planning time.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="app4sales-index") as pool:
+        index_call = pool.submit(client.list_customers, expected=state.count())
+        prices_call = pool.submit(client.price_lists) if settings.enable_price_deduplication else None
+        prepared = prepare_frames(customers, addresses, contacts, dashboards)  # an error: the pool waits for
+        stored = state.load()                                                # the reads (bounded), then raises
+        index = index_call.result()
+        price_lists = prices_call.result() if prices_call is not None else None
+    plan = plan_sync(prepared, index=index, price_lists=price_lists, state=stored, administration=administration,
+                     settings=settings, present_codes=present_codes)
     result.unchanged = plan.unchanged
     result.unknown_price_lists = plan.unknown_price_lists
     for code, count in plan.unknown_price_lists:
@@ -524,26 +555,36 @@ def _send_batches(client: SyncClient, batches: list[list[dict]], plan: SyncPlan,
     started = time.monotonic()
     window = getattr(client, "window", None)
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="app4sales-batch") as pool:
-        while True:
+
+        def refill() -> None:
             while stopped is None and todo and len(pending) < concurrency:
                 number, batch = todo.pop()
                 pending[pool.submit(_send_batch, client, number, batch, log)] = \
                     f"sending batch {number} of {len(batches)}"
+
+        while True:
+            refill()
             if not pending:
                 break
             done, _ = wait(pending, timeout=progress.due_in(), return_when=FIRST_COMPLETED)
-            for future in done:
+            answers = []
+            for future in done:  # errors first: after one, no new batch goes out
                 stage = pending.pop(future)
-                try:
-                    outcome = future.result()
-                except App4SalesError as exc:
+                exc = future.exception()
+                if exc is not None:
+                    if not isinstance(exc, App4SalesError):
+                        raise exc
                     stopped = stopped or (stage, exc)
                     continue
+                outcome = future.result()
+                if isinstance(outcome, _DashboardOutcome) and outcome.error is not None:
+                    stopped = stopped or (f"sending the dashboards of batch {outcome.number} of {len(batches)}",
+                                          outcome.error)
+                answers.append(outcome)
+            refill()  # the freed places go back to work before the bookkeeping below (state commit, log)
+            for outcome in sorted(answers, key=lambda o: o.number):
                 if isinstance(outcome, _DashboardOutcome):
                     _record_dashboards(outcome, state, result)
-                    if outcome.error is not None:
-                        stopped = stopped or (f"sending the dashboards of batch {outcome.number} of {len(batches)}",
-                                              outcome.error)
                     continue
                 _record_batch(outcome, plan, state, result)
                 answered += outcome.size

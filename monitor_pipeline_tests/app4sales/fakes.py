@@ -42,7 +42,8 @@ class FakeClient:
         self.upsert_calls = 0
         self._lock = threading.RLock()
 
-    def list_customers(self):
+    def list_customers(self, expected=0):
+        self.expected = expected
         rows = [{k: r[k] for k in ("CustomerGuid", "CustomerCode", "CustomerName", "CustomerEnabled")}
                 for _, r in sorted(self.store.items())]
         self.request_count += max(1, -(-len(rows) // self.page))

@@ -61,6 +61,11 @@ def test_upsert_and_list_customers_across_pages(sandbox):
     assert client.request_count - before == 3  # 1000 + 1000 + 100
     assert [c["CustomerCode"] for c in items] == sorted(f"L{b:02d}{i:03d}" for b in range(21) for i in range(100))
     assert client.upsert_customers([customer("L00000")])[0]["status"] == "updated"
+    # about as many as expected: the covering pages asked for at once, nothing missed, nothing twice
+    for expected, requests in ((2100, 3), (2000, 3), (900, 3), (5000, 5), (0, 3)):
+        before = client.request_count
+        assert client.list_customers(expected=expected) == items, expected
+        assert client.request_count - before == requests, expected
 
 
 def test_upsert_over_100_raises_before_sending(sandbox):

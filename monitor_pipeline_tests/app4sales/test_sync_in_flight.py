@@ -93,3 +93,18 @@ def test_a_batch_failing_while_others_are_in_flight(remote, tmp_path):
         r = run_sync(client, *frames, state_dir=tmp_path / "state", settings=SyncSettings(upsert_concurrency=4))
     again = [code for e in admin.events("batch")[seen:] for code in e["codes"]]
     assert sorted(again) == sorted(set(codes) - set(stored)) and r.created == 800
+
+
+@pytest.mark.limits(latency_ms=200)
+def test_an_unchanged_re_sync_reads_the_index_pages_together(remote, tmp_path):
+    """The re-sync asks for every page the state expects at once (not the first page alone, then the
+    others), and sends nothing: 4 pages of 200 ms in about one round trip, not two or four."""
+    handle, admin = remote
+    frames = make_frames(3500, with_dashboards=False)
+    settings = SyncSettings(upsert_concurrency=4)
+    with _client(handle, 4) as client:
+        run_sync(client, *frames, state_dir=tmp_path / "state", settings=settings)
+        admin.reset_stats()
+        r = run_sync(client, *frames, state_dir=tmp_path / "state", settings=settings)
+    assert (r.unchanged, r.batches, r.requests) == (3500, 0, 4)
+    assert admin.stats()["max_in_flight_seen"] == 4

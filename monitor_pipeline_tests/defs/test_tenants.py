@@ -76,7 +76,7 @@ def test_backfill_over_both_tenants_keeps_each_tenants_data_in_its_own_administr
     assert north == {f"N{i:03d}" for i in range(120)}
     assert south == {f"S{i:03d}" for i in range(40)}
     batches = sandbox.admin_api(two_tenants["north"]).events("batch")
-    assert [len(b["codes"]) for b in batches] == [50, 50, 20]  # the tenant's own batch_size
+    assert sorted(len(b["codes"]) for b in batches) == [20, 50, 50]  # the tenant's own batch_size (in flight together)
     assert materialized == {"north", "south"}
 
 
