@@ -45,6 +45,18 @@ def gc_paused():
             gc.enable()
 
 
+@contextmanager
+def gc_frozen():
+    """Collections leave every object that exists now alone (``gc.freeze``) until the block ends: the batch
+    phase builds and drops payloads by the thousand, and each full collection would otherwise walk the whole
+    plan (millions of objects) again. New garbage is still collected."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def _column(frame: pd.DataFrame, name: str) -> list:
     """One column as a list of plain Python values: None for every kind of null, bool/float/str otherwise."""
     if name not in frame.columns:

@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Protocol
 from dataclasses import dataclass, field
@@ -65,6 +65,7 @@ from monitor_pipeline.app4sales.payload import (
     build_payloads,
     dashboard_digest,
     deduplicate_price_column,
+    gc_frozen,
     gc_paused,
     generated_guid,
     payload_hash,
@@ -131,11 +132,33 @@ class SyncInterruptedError(SyncError):
         self.result = result
 
 
+class PayloadList(Sequence):
+    """The payloads a plan sends, in frame order, each built when it is read (a slice: a list of them), so a
+    sync of 100k new customers builds each batch on the worker thread that sends it, while others are on
+    the wire, instead of all 100k before the first batch."""
+
+    def __init__(self, table: CustomerTable, positions: list[int]):
+        self._table, self._positions = table, positions
+
+    @property
+    def codes(self) -> list[str]:
+        codes = self._table.codes
+        return [codes[i] for i in self._positions]
+
+    def __len__(self) -> int:
+        return len(self._positions)
+
+    def __getitem__(self, item):
+        if isinstance(item, slice):
+            return [self._table.payload(i) for i in self._positions[item]]
+        return self._table.payload(self._positions[item])
+
+
 @dataclass
 class SyncPlan:
     administration: str
     total: int                                  # customers in the file
-    to_send: list[dict]                         # payloads, frame order
+    to_send: "PayloadList"                      # payloads (built when read), frame order
     reasons: dict[str, str]                     # code → new | inactive | changed | full_refresh (sent ones)
     unchanged: int
     to_deactivate: list[str]                    # empty unless deactivate_missing
@@ -271,7 +294,7 @@ def _plan(prepared: PreparedFrames, *, index, price_lists, stored, administratio
             boards_to_send[code] = board_bytes[code]
     if send:
         table.freeze()
-    to_send = [table.payload(i) for i in send]
+    to_send = PayloadList(table, send)
 
     hashes = dict(zip(codes, hash_list))
     active = [c for c, r in index_by_code.items() if r.get("CustomerEnabled") is not False]
@@ -344,9 +367,11 @@ class _DashboardOutcome:
     error: App4SalesError | None = None
 
 
-def _send_batch(client: SyncClient, number: int, batch: list[dict], log: logging.Logger | LogRelay) -> _BatchOutcome:
-    outcome = _BatchOutcome(number, len(batch))
-    outcome.confirmed = _upsert(client, batch, outcome, log)
+def _send_batch(client: SyncClient, number: int, payloads: "PayloadList", positions: range,
+                log: logging.Logger | LogRelay) -> _BatchOutcome:
+    """On a worker thread: build the batch's payloads (while other batches are on the wire), send it."""
+    outcome = _BatchOutcome(number, len(positions))
+    outcome.confirmed = _upsert(client, payloads[positions.start:positions.stop], outcome, log)
     return outcome
 
 
@@ -505,13 +530,14 @@ def _locked_sync(client: SyncClient, customers, addresses, contacts, dashboards,
     check_deactivation(plan, settings)
 
     size = settings.batch_size
-    batches = [plan.to_send[i:i + size] for i in range(0, len(plan.to_send), size)]
+    batches = [range(i, min(i + size, len(plan.to_send))) for i in range(0, len(plan.to_send), size)]
     writes = bool(plan.to_send or plan.to_deactivate)
     stage = "running script " + BEFORE_SCRIPT
     try:
         if writes:
             _run_script(client, BEFORE_SCRIPT, result, log)
-        stopped = _send_batches(client, batches, plan, state, settings, result, on_progress, log)
+        with gc_frozen():
+            stopped = _send_batches(client, batches, plan, state, settings, result, on_progress, log)
         if stopped is not None:
             stage, exc = stopped
             raise exc
@@ -536,7 +562,7 @@ def _locked_sync(client: SyncClient, customers, addresses, contacts, dashboards,
             f"confirmed and recorded; re-run to send the remaining {remaining}.", result) from exc
 
 
-def _send_batches(client: SyncClient, batches: list[list[dict]], plan: SyncPlan, state: SyncState,
+def _send_batches(client: SyncClient, batches: list[range], plan: SyncPlan, state: SyncState,
                   settings: SyncSettings, result: SyncResult, on_progress: ProgressCallback | None,
                   log) -> tuple[str, App4SalesError] | None:
     """The batch phase: up to ``settings.upsert_concurrency`` batches (and their dashboards) in flight.
@@ -559,7 +585,7 @@ def _send_batches(client: SyncClient, batches: list[list[dict]], plan: SyncPlan,
         def refill() -> None:
             while stopped is None and todo and len(pending) < concurrency:
                 number, batch = todo.pop()
-                pending[pool.submit(_send_batch, client, number, batch, log)] = \
+                pending[pool.submit(_send_batch, client, number, plan.to_send, batch, log)] = \
                     f"sending batch {number} of {len(batches)}"
 
         while True:
@@ -598,7 +624,7 @@ def _send_batches(client: SyncClient, batches: list[list[dict]], plan: SyncPlan,
     if batches:
         result.batch_phase_s = time.monotonic() - started
     if result.failures or result.unconfirmed:  # in file order, however the answers came in
-        order = {payload["CustomerCode"]: i for i, payload in enumerate(plan.to_send)}
+        order = {code: i for i, code in enumerate(plan.to_send.codes)}
         for problems in (result.failures, result.unconfirmed):
             problems.sort(key=lambda problem: order.get(problem["CustomerCode"], -1))
     return stopped

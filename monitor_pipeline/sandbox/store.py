@@ -142,6 +142,7 @@ class SandboxStore:
     def __init__(self, path: str | Path):
         self.path = str(path)
         self._write_lock = threading.Lock()
+        self._local = threading.local()
         con = self._connect()
         try:
             con.execute("PRAGMA journal_mode=WAL")
@@ -154,9 +155,17 @@ class SandboxStore:
         con.execute("PRAGMA synchronous=NORMAL")
         return con
 
+    def _connection(self) -> sqlite3.Connection:
+        """This thread's connection, kept open: opening and closing one per call made SQLite checkpoint the
+        whole WAL on every close (the last connection), which was most of a batch's cost."""
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = self._local.con = self._connect()
+        return con
+
     @contextmanager
     def _tx(self, write: bool = True) -> Iterator[sqlite3.Connection]:
-        con = self._connect()
+        con = self._connection()
         lock = self._write_lock if write else None
         if lock:
             lock.acquire()
@@ -171,7 +180,6 @@ class SandboxStore:
         finally:
             if lock:
                 lock.release()
-            con.close()
 
     @staticmethod
     def _event(con: sqlite3.Connection, admin: str, kind: str, **detail: Any) -> None:

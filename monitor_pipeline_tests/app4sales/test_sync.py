@@ -366,3 +366,26 @@ def test_duplicate_codes_keep_last(tmp_path):
     p = plan((customers, addresses, contacts, dashboards), tmp_path)
     assert [x["CustomerCode"] for x in p.to_send] == ["C000001", "C000002", "C000000"]
     assert p.to_send[-1]["CustomerName"] == "Last one"
+
+
+def test_payloads_are_built_per_batch_and_the_collector_is_left_as_found(tmp_path):
+    """The plan holds no payload dicts (each batch builds its own while others are on the wire); the batch
+    phase's ``gc.freeze`` is undone whether the run succeeds or fails."""
+    import gc
+
+    frames = make_frames(250)
+    with SyncState.for_administration(tmp_path, "demo") as st:
+        plan = plan_sync(*frames, index=[], price_lists=None, state=st, administration="demo", settings=SyncSettings())
+    assert len(plan.to_send) == 250 and plan.to_send.codes == list(frames[0]["CustomerCode"])
+    assert plan.to_send[3] == plan.to_send[0:4][3] and plan.to_send[3]["CustomerCode"] == "C000003"
+    assert plan.to_send[0] is not plan.to_send[0], "built when read, not kept in the plan"
+
+    frozen = gc.get_freeze_count()
+    client = FakeClient()
+    client.fail_on_upsert = {2}
+    with pytest.raises(SyncInterruptedError):
+        sync(client, frames, tmp_path, settings=SyncSettings(batch_size=100, upsert_concurrency=1))
+    assert gc.get_freeze_count() == frozen
+    client.fail_on_upsert = set()
+    assert sync(client, frames, tmp_path, settings=SyncSettings(batch_size=100)).created == 150
+    assert gc.get_freeze_count() == frozen

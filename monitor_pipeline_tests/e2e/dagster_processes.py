@@ -24,9 +24,14 @@ def free_port() -> int:
 
 
 def dagster_home(tmp_path: Path) -> Path:
+    """A new DAGSTER_HOME with the repository's dagster.yaml and its storage already created: a daemon and
+    a webserver started together on an empty home race to create the same SQLite tables ("table job_ticks
+    already exists")."""
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    subprocess.run([str(BIN / "dagster"), "instance", "migrate"], cwd=tmp_path, check=True, timeout=120,
+                   env={**os.environ, "DAGSTER_HOME": str(home)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     return home
 
 
