@@ -98,9 +98,28 @@ def _type_ok(value: Any, kind: str) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+#: The exact types JSON decoding gives for each kind (None: null, any type); a quick yes for the common case.
+_JSON_TYPES = {STR: (str, type(None)), BOOL: (bool, type(None)), NUM: (int, float, type(None)), ANY: None}
+
+
+def _plainly_valid(obj: dict, spec: dict[str, str]) -> bool:
+    """True when every key is known and every value has an exact JSON type of its kind; False means
+    "look closer" (:func:`_check_fields` then names the problems, if there are any)."""
+    for key, value in obj.items():
+        kind = spec.get(key)
+        if kind is None:
+            return False
+        types = _JSON_TYPES[kind]
+        if types is not None and type(value) not in types:
+            return False
+    return True
+
+
 def _check_fields(obj: Any, spec: dict[str, str], where: str) -> list[str]:
     if not isinstance(obj, dict):
         return [f"{where} must be an object"]
+    if _plainly_valid(obj, spec):
+        return []
     problems = [f"{where}: unknown field {key!r}" for key in obj if key not in spec]
     problems += [f"{where}: {key} must be a {kind} or null" for key, kind in spec.items()
                  if key in obj and not _type_ok(obj[key], kind)]
