@@ -9,8 +9,10 @@ Run order (:func:`run_sync`):
    seconds, then fails with :class:`SyncLockedError` naming the holder, having sent nothing. So the index,
    the state and the plan of a run are never those of another run half-way.
 1. ``client.list_customers()`` once (the index: code, GUID, enabled); ``client.price_lists()`` only
-   with price deduplication on.
-2. :func:`plan_sync`: payloads, resolved GUIDs, deduplicated price lists, hashes; a customer is sent
+   with price deduplication on — read while :func:`prepare_frames` turns the frames into columns and
+   encodes everything of the hashes that the index and the price lists do not decide.
+2. :func:`plan_sync`: resolved GUIDs, deduplicated price lists, hashes, the payloads to send (a
+   :class:`PayloadList`: each batch's payloads are built by the thread that sends it); a customer is sent
    when it is *new* (not in the index), *inactive* in App4Sales (sent → reactivated), *changed* (its
    hash differs from the state of the last confirmed sync, or the state has no row for it), or every
    customer with ``full_refresh``.
