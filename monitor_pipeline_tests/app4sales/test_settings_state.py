@@ -55,3 +55,12 @@ def test_state_file_name_is_safe():
         name = state_file_name(odd)
         assert "/" not in name and not name.startswith(".") and name.endswith(".sqlite")
     assert state_file_name("a/b") != state_file_name("a_b")
+
+
+def test_state_keeps_a_rollback_journal_not_wal(tmp_path):
+    """The state directory may be a volume several machines mount: WAL (one host's shared memory) would
+    not be safe there. A single file per administration, nothing beside it after a write."""
+    with SyncState.for_administration(tmp_path, "demo") as st:
+        st.save_hashes([("C1", "h1")])
+        assert st._conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.sqlite"]
