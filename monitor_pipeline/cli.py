@@ -118,23 +118,24 @@ def dev(_: argparse.Namespace) -> int:
             return 0
 
 
-def sandbox(args: argparse.Namespace) -> int:
+def sandbox(rest: list[str]) -> int:
     from monitor_pipeline.sandbox.__main__ import main as sandbox_main
 
-    return sandbox_main(args.rest)
+    return sandbox_main(rest, prog="monitor-pipeline sandbox")
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["sandbox"]:  # its own parser, --help included (argparse's REMAINDER cannot pass "--help" on)
+        return sandbox(argv[1:])
     parser = argparse.ArgumentParser(prog="monitor-pipeline", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("demo", help="sync the bundled sample into the sandbox, then export a new customer").set_defaults(func=demo)
     commands.add_parser("dev", help="the Dagster UI with the embedded default running").set_defaults(func=dev)
     commands.add_parser("settings", help="every environment variable: meaning, default, bounds, per-tenant key "
                                          "(the README's table)").set_defaults(func=settings)
-    sandbox_parser = commands.add_parser("sandbox", help="the App4Sales sandbox: serve | create-customer …",
-                                         add_help=False)
-    sandbox_parser.add_argument("rest", nargs=argparse.REMAINDER)
-    sandbox_parser.set_defaults(func=sandbox)
+    commands.add_parser("sandbox", help="the App4Sales sandbox: serve | create-customer … "
+                                        "(monitor-pipeline sandbox --help)", add_help=False)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -23,13 +23,19 @@ def _positive(text: str) -> int:
     return value
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m monitor_pipeline.sandbox", description="App4Sales sandbox server")
+DEFAULT_USERS = [("demo", "demo")]
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m monitor_pipeline.sandbox") -> int:
+    from monitor_pipeline.lib import defaults
+
+    default_db = defaults.local_home() / "sandbox.sqlite"  # the one `make demo` and `make dev` use
+    parser = argparse.ArgumentParser(prog=prog, description="App4Sales sandbox server")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the sandbox server in the foreground")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8765)
-    serve.add_argument("--db", required=True, help="SQLite file (created if missing)")
+    serve.add_argument("--db", default=str(default_db), help=f"SQLite file, created if missing (default {default_db})")
     serve.add_argument("--user", type=_user, action="append", help="USER:PASSWORD (repeatable; default demo:demo)")
     serve.add_argument("--latency-ms", type=float, default=0.0, help="every API call waits this long (a WAN)")
     serve.add_argument("--max-in-flight", type=_positive, help="answer 429 beyond this many API calls in flight")
@@ -46,10 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from monitor_pipeline.sandbox.server import serve as run
 
-        users = dict(args.user or [("demo", "demo")])
+        users = dict(args.user or DEFAULT_USERS)
+        login = "demo / demo" if not args.user else "the --user you gave"  # a password of yours is never printed
         print(f"App4Sales sandbox: http://{args.host}:{args.port}/<administration>/api/app4sales/ "
-              f"(e.g. http://{args.host}:{args.port}/demo/api/app4sales/; page: http://{args.host}:{args.port}/demo/)",
-              flush=True)
+              f"(e.g. http://{args.host}:{args.port}/demo/api/app4sales/; page: http://{args.host}:{args.port}/demo/, "
+              f"login {login}; data in {args.db})", flush=True)
         if args.latency_ms or args.max_in_flight:
             print(f"playing a remote App4Sales: {args.latency_ms:g} ms per call"
                   + (f", 429 beyond {args.max_in_flight} calls in flight" if args.max_in_flight else ""), flush=True)
