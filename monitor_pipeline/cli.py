@@ -44,10 +44,11 @@ def seed_local_ftp_folder() -> Path:
 
 @contextmanager
 def embedded_sandbox():
-    """The App4Sales sandbox on 127.0.0.1:8765: reuse a running one, else start one in this process."""
+    """The App4Sales sandbox on 127.0.0.1:8765: reuse a running one, else start one in this process.
+    Yields whether it was already running (then it goes on running after the block)."""
     if _port_open(defaults.SANDBOX_HOST, defaults.SANDBOX_PORT):
         print(f"Using the App4Sales sandbox already running at {defaults.default_app4sales_url()}")
-        yield
+        yield True
         return
     from monitor_pipeline.sandbox import start_sandbox_in_thread
 
@@ -57,7 +58,7 @@ def embedded_sandbox():
                                      users={defaults.SANDBOX_USERNAME: defaults.SANDBOX_PASSWORD})
     print(f"Started the App4Sales sandbox at {defaults.default_app4sales_url()} (data in {db})")
     try:
-        yield
+        yield False
     finally:
         handle.stop()
 
@@ -84,20 +85,20 @@ def demo(_: argparse.Namespace) -> int:
 
     from dagster import DagsterInstance
 
-    with embedded_sandbox():
+    with embedded_sandbox() as still_running:
         extras = _sandbox_extras()
         for script in ("BeforeUpdateCustomers", "UpdateCustomers"):
             extras.register_script(script)
         from monitor_pipeline.definitions import defs
 
         instance = DagsterInstance.get()
-        from monitor_pipeline.demo import print_sync_summary, run_export_demo, run_sync_demo
+        from monitor_pipeline.demo import print_sync_summary, run_export_demo, run_sync_demo, where_to_look
 
         sync = run_sync_demo(defs, instance)
         print_sync_summary(sync, defs)
-        if not sync.success:
-            return 1
-        return run_export_demo(defs, instance, extras)
+        status = run_export_demo(defs, instance, extras) if sync.success else 1
+    where_to_look(still_running)
+    return status
 
 
 def dev(_: argparse.Namespace) -> int:

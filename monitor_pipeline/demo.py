@@ -37,18 +37,19 @@ def print_sync_summary(result: dg.ExecuteInProcessResult, defs: dg.Definitions) 
     print(f"customers_xml: {raw.get('size_bytes')} bytes, sha256 {str(raw.get('sha256'))[:12]}… → {raw.get('path')}")
     for frame in ("customers", "customer_addresses", "customer_contacts", "customer_dashboards", "customer_rejections"):
         meta = _metadata(result, frame)
-        print(f"{frame:>20}: {meta.get('row_count')} rows → {meta.get('path')}")
+        rows = meta.get("row_count")
+        print(f"{frame:>20}: {rows} {'row' if rows == 1 else 'rows'} → {meta.get('path')}")
     upsert = _metadata(result, "customer_upsert_batches")
     print("App4Sales: " + ", ".join(f"{k} {upsert.get(k)}" for k in
                                     ("created", "updated", "reactivated", "unchanged", "failed", "unconfirmed", "requests")))
-    print(f"Browse the sandbox: http://{defaults.SANDBOX_HOST}:{defaults.SANDBOX_PORT}/{defaults.SANDBOX_ADMINISTRATION}/"
-          "  (run `make demo` again: the second sync sends nothing)")
 
 
 def run_export_demo(defs: dg.Definitions, instance: dg.DagsterInstance, extras) -> int:
     """Create a customer as a sales rep would, tick the export sensor once, run what it requests."""
-    created = extras.create_new_customer(name="Fika & Bullar AB")
-    print(f"A sales rep created {created['CustomerCode']} ({created['CustomerGuid']}) in App4Sales")
+    name = f"Fika & Bullar AB (demo {time.strftime('%Y-%m-%d %H:%M:%S')})"  # one new customer per demo, told apart
+    created = extras.create_new_customer(name=name)
+    print(f"A sales rep created {created['CustomerCode']} {name!r} ({created['CustomerGuid']}) in App4Sales "
+          "— every `make demo` creates one more, to show the export")
     sensor = defs.resolve_sensor_def("new_customer_sensor")
     job = defs.resolve_job_def("export_new_customer_job")
     cursor_key = "monitor_pipeline_demo_export_cursor"
@@ -75,3 +76,15 @@ def run_export_demo(defs: dg.Definitions, instance: dg.DagsterInstance, extras) 
     print(f"Arrived in Monitor's folder: {target} ({target.stat().st_size} bytes); "
           f"App4Sales got: {extras.get_result(created['CustomerGuid'])}")
     return 0
+
+
+def where_to_look(sandbox_still_running: bool) -> None:
+    """The last lines: where to see what the demo did — never a link to a server that has stopped."""
+    page = f"http://{defaults.SANDBOX_HOST}:{defaults.SANDBOX_PORT}/{defaults.SANDBOX_ADMINISTRATION}/"
+    if sandbox_still_running:
+        print(f"Browse the sandbox: {page} (login {defaults.SANDBOX_USERNAME} / {defaults.SANDBOX_PASSWORD})")
+    else:
+        print(f"The sandbox stopped with the demo; its data stays in {defaults.local_home() / 'sandbox.sqlite'}. "
+              f"`make sandbox` (or `make dev`) serves it at {page} (login {defaults.SANDBOX_USERNAME} / "
+              f"{defaults.SANDBOX_PASSWORD}).")
+    print("Run `make demo` again: the second sync sends nothing.")
