@@ -52,7 +52,7 @@ def embedded_sandbox():
         return
     from monitor_pipeline.sandbox import start_sandbox_in_thread
 
-    db = defaults.local_home() / "sandbox.sqlite"
+    db = defaults.sandbox_db()
     db.parent.mkdir(parents=True, exist_ok=True)
     handle = start_sandbox_in_thread(db, host=defaults.SANDBOX_HOST, port=defaults.SANDBOX_PORT,
                                      users={defaults.SANDBOX_USERNAME: defaults.SANDBOX_PASSWORD})

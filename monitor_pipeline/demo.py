@@ -84,7 +84,7 @@ def where_to_look(sandbox_still_running: bool) -> None:
     if sandbox_still_running:
         print(f"Browse the sandbox: {page} (login {defaults.SANDBOX_USERNAME} / {defaults.SANDBOX_PASSWORD})")
     else:
-        print(f"The sandbox stopped with the demo; its data stays in {defaults.local_home() / 'sandbox.sqlite'}. "
+        print(f"The sandbox stopped with the demo; its data stays in {defaults.sandbox_db()}. "
               f"`make sandbox` (or `make dev`) serves it at {page} (login {defaults.SANDBOX_USERNAME} / "
               f"{defaults.SANDBOX_PASSWORD}).")
     print("Run `make demo` again: the second sync sends nothing.")

@@ -249,8 +249,8 @@ class App4SalesClient:
         total = max(page_total for _, page_total in pages)
         if len(pages[-1][0]) == PAGE_SIZE and total > len(skips) * PAGE_SIZE:
             pages += self._index_pages(range(len(skips) * PAGE_SIZE, total, PAGE_SIZE))
+            total = max(page_total for _, page_total in pages)
         items = [row for page, _ in pages for row in page]
-        total = max(page_total for _, page_total in pages)
         last = pages[-1][0]
         while len(last) == PAGE_SIZE and len(items) < total:
             last, total = self._index_page(len(items))

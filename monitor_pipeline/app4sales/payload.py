@@ -288,15 +288,6 @@ else:  # pragma: no cover - CPython always has the C accelerator
 _JSON_BOOL = {None: "null", True: "true", False: "false"}
 
 
-def _encode_value(value) -> str:
-    """One value as :func:`_canonical` writes it (the general case of :func:`_encode_column`)."""
-    if value is None:
-        return "null"
-    if type(value) is str:
-        return encode_basestring_ascii(value)
-    return _canonical(value)
-
-
 def _encode_column(values: list) -> list[str]:
     """Each value as :func:`_canonical` writes it: a string column through the C string encoder at once, a
     column of booleans through a table, anything else value by value (floats: a NaN or infinity raises)."""
@@ -306,7 +297,7 @@ def _encode_column(values: list) -> list[str]:
         pass
     if all(v is None or type(v) is bool for v in values):
         return [_JSON_BOOL[v] for v in values]
-    return [_encode_value(v) for v in values]
+    return ["null" if v is None else _canonical(v) for v in values]
 
 
 def _hash_parts(row, addresses, contacts, digest: str | None) -> str:

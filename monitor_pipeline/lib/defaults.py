@@ -33,6 +33,11 @@ def default_ftp_url() -> str:
     return default_ftp_folder().as_uri()
 
 
+def sandbox_db() -> Path:
+    """The sandbox's data: what `make demo`, `make dev` and `make sandbox` all serve."""
+    return local_home() / "sandbox.sqlite"
+
+
 SANDBOX_HOST = "127.0.0.1"
 SANDBOX_PORT = 8765
 SANDBOX_ADMINISTRATION = "demo"

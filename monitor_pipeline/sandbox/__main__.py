@@ -23,20 +23,18 @@ def _positive(text: str) -> int:
     return value
 
 
-DEFAULT_USERS = [("demo", "demo")]
-
-
 def main(argv: list[str] | None = None, prog: str = "python -m monitor_pipeline.sandbox") -> int:
     from monitor_pipeline.lib import defaults
 
-    default_db = defaults.local_home() / "sandbox.sqlite"  # the one `make demo` and `make dev` use
+    default_db = defaults.sandbox_db()
     parser = argparse.ArgumentParser(prog=prog, description="App4Sales sandbox server")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the sandbox server in the foreground")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8765)
     serve.add_argument("--db", default=str(default_db), help=f"SQLite file, created if missing (default {default_db})")
-    serve.add_argument("--user", type=_user, action="append", help="USER:PASSWORD (repeatable; default demo:demo)")
+    serve.add_argument("--user", type=_user, action="append",
+                       help=f"USER:PASSWORD (repeatable; default {defaults.SANDBOX_USERNAME}:{defaults.SANDBOX_PASSWORD})")
     serve.add_argument("--latency-ms", type=float, default=0.0, help="every API call waits this long (a WAN)")
     serve.add_argument("--max-in-flight", type=_positive, help="answer 429 beyond this many API calls in flight")
     serve.add_argument("--retry-after", type=float, default=1.0, help="Retry-After of those 429s, seconds")
@@ -52,8 +50,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m monitor_pipeline.
     if args.command == "serve":
         from monitor_pipeline.sandbox.server import serve as run
 
-        users = dict(args.user or DEFAULT_USERS)
-        login = "demo / demo" if not args.user else "the --user you gave"  # a password of yours is never printed
+        users = dict(args.user or [(defaults.SANDBOX_USERNAME, defaults.SANDBOX_PASSWORD)])
+        login = (f"{defaults.SANDBOX_USERNAME} / {defaults.SANDBOX_PASSWORD}" if not args.user
+                 else "the --user you gave")  # a password of yours is never printed
         print(f"App4Sales sandbox: http://{args.host}:{args.port}/<administration>/api/app4sales/ "
               f"(e.g. http://{args.host}:{args.port}/demo/api/app4sales/; page: http://{args.host}:{args.port}/demo/, "
               f"login {login}; data in {args.db})", flush=True)
