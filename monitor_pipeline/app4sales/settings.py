@@ -91,6 +91,9 @@ class SyncOptions(Settings):
                                              "customers one run may deactivate", ge=0.0, le=1.0, tenant=True)
     sync_lock_timeout: float = setting(300.0, "MONITOR_SYNC_LOCK_TIMEOUT", "seconds a sync waits for another run "
                                        "holding its App4Sales administration before it fails", ge=0, unit=" s")
+    stale_after_hours: float = setting(26.0, "MONITOR_SYNC_STALE_HOURS", "hours after a tenant's last successful "
+                                       "sync when check every_tenant_synced_recently fails for it", gt=0,
+                                       unit=" h", tenant=True)
 
 
 class SyncSettings(SyncOptions):

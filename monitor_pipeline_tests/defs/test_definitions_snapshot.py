@@ -19,7 +19,7 @@ ASSETS = {  # asset → (group, pool of its step)
 CHECKS = {
     ("customers", "no_duplicate_customer_code"), ("customers", "no_rejected_customers"),
     ("customer_contacts", "one_main_contact"), ("customer_addresses", "every_address_has_country"),
-    ("customer_upsert_batches", "no_failed_customers"),
+    ("customer_upsert_batches", "no_failed_customers"), ("customer_upsert_batches", "every_tenant_synced_recently"),
 }
 
 
@@ -36,9 +36,10 @@ def test_the_code_location_without_tenants(monkeypatch):
         assert (assets_def.group_names_by_key[dg.AssetKey(key)], assets_def.op.pool) == (group, pool), key
         assert assets_def.partitions_def is None
     assert {(c.asset_key.to_user_string(), c.name) for c in repo.asset_graph.asset_check_keys} == CHECKS
-    assert {j.name for j in repo.get_all_jobs()} - {"__ASSET_JOB"} == {"customer_sync_job", "export_new_customer_job"}
+    assert {j.name for j in repo.get_all_jobs()} - {"__ASSET_JOB"} == {"customer_sync_job", "export_new_customer_job",
+                                                                        "tenant_health_job"}
     assert {s.name for s in repo.sensor_defs} == {"customers_xml_sensor", "new_customer_sensor"}
-    assert {s.name for s in repo.schedule_defs} == {"customer_sync_schedule"}
+    assert {s.name for s in repo.schedule_defs} == {"customer_sync_schedule", "tenant_health_schedule"}
     assert set(defs.resources) == {"app4sales", "connector_settings", "monitor_ftp", "monitor_storage", "tenancy"}
     for key in ASSETS:  # the assets take the tenant's resources from ``tenancy`` only
         parameters = set(inspect.signature(defs.resolve_assets_def(key).op.compute_fn.decorated_fn).parameters)
