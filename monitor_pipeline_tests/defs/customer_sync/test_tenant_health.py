@@ -6,8 +6,9 @@ import dagster as dg
 
 from monitor_pipeline.definitions import build_defs
 from monitor_pipeline.defs.customer_sync.health import CHECK_NAME, tenant_rows
-from monitor_pipeline_tests.defs.test_tenants import ftp, two_tenants  # noqa: F401 - fixtures
+from monitor_pipeline_tests.defs.test_tenants import ftp, two_tenants
 
+FIXTURES = (ftp, two_tenants)  # the two-tenant setup of test_tenants: one FTP server, two administrations
 CHECK = dg.AssetCheckKey(dg.AssetKey("customer_upsert_batches"), CHECK_NAME)
 
 
