@@ -64,7 +64,7 @@ class BufferedLog:
 class Outcome:
     """What one look at one tenant found: the runs to request, the tenant's new cursor state, why nothing
     was requested (``reason``), and ``failure`` when the look failed transiently without raising (the
-    export sensor's feed after some pages: the runs read so far are requested, the tenant backs off)."""
+    export sensor's feed: the tenant backs off). ``reason`` and ``failure`` name the tenant themselves."""
 
     requests: list[dg.RunRequest] = field(default_factory=list)
     state: Any = None
@@ -219,8 +219,8 @@ class TenantLooks:
                 getattr(context.log, level)(message)
             requests += outcome.requests
             states[tenant] = outcome.state
-            if outcome.failure:
-                reasons[tenant] = self._failed(records, key, label, outcome.failure, now, permanent=False)
+            if outcome.failure:  # its text names the tenant already
+                reasons[tenant] = self._failed(records, key, "", outcome.failure, now, permanent=False)
             else:
                 if records is not None:
                     records.pop(key, None)

@@ -88,8 +88,10 @@ def poll_feed(log, app4sales: App4SalesApi, start: int, *, tenant: str | None = 
                     if left <= 0:
                         log.info(f"{prefix}{seen} customers read; the rest of the feed next tick (deadline)")
                         break
-                    client.answer_timeout = min(client.answer_timeout or left, left)
-                    client.timeout = tuple(min(t, left) for t in client.timeout)
+                    cap = max(round(left, 1), 0.1)  # what is left of the look for this page
+                    if cap < (client.answer_timeout or cap + 1):
+                        client.answer_timeout = cap
+                        client.timeout = tuple(min(t, cap) for t in client.timeout)
                 take = min(page_size, max_items - seen)
                 page = client.new_customers(after=last, take=take)
                 for item in page:
