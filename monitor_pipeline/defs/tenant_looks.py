@@ -164,8 +164,10 @@ class TenantLooks:
         """Look at every due tenant (``look(tenant, seconds, log)``, each on its own thread) and gather what
         they found within the deadline. ``backoff``: the cursor's records (None: no backoff kept)."""
         now, started = self.clock(), time.monotonic()
-        records = None if backoff is None else {k: dict(v) for k, v in backoff.items() if isinstance(v, dict)}
         order: list[str | None] = list(tenants)
+        keys = {tenant or SINGLE for tenant in order}  # a tenant no longer served leaves no record behind
+        records = None if backoff is None else {k: dict(v) for k, v in backoff.items()
+                                                 if k in keys and isinstance(v, dict)}
         reasons: dict[str | None, str] = {}
         errors: list[str] = []
         looking: dict[str | None, _Running] = {}

@@ -72,6 +72,8 @@ def test_permanent_errors_are_named_or_raised():
         assert found.reasons == found.errors == [
             "north: PermissionError: login refused — failed 1 time in a row, next look in 10 s"]
         assert found.backoff["north"]["permanent"] is True and found.states == {"south": 1}
+        without_north = looks.tick(context, ["south"], look, backoff=found.backoff, is_transient=lambda e: False)
+        assert without_north.backoff == {}  # a tenant no longer in the file leaves no record behind
         with pytest.raises(PermissionError):
             TenantLooks("single", SECONDS, 10, Clock()).tick(context, ["north"], look, backoff=None,
                                                               is_transient=lambda e: False, raise_permanent=True)
