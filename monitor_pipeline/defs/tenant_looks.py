@@ -166,8 +166,8 @@ class TenantLooks:
         now, started = self.clock(), time.monotonic()
         order: list[str | None] = list(tenants)
         keys = {tenant or SINGLE for tenant in order}  # a tenant no longer served leaves no record behind
-        records = None if backoff is None else {k: dict(v) for k, v in backoff.items()
-                                                 if k in keys and isinstance(v, dict)}
+        found = backoff.items() if isinstance(backoff, dict) else ()  # a cursor edited by hand: start afresh
+        records = None if backoff is None else {k: dict(v) for k, v in found if k in keys and isinstance(v, dict)}
         reasons: dict[str | None, str] = {}
         errors: list[str] = []
         looking: dict[str | None, _Running] = {}

@@ -9,6 +9,8 @@ import time
 import dagster as dg
 import pytest
 
+from monitor_pipeline.deployment import DeploymentSettings
+from monitor_pipeline.errors import ConfigError
 from monitor_pipeline.defs.tenant_looks import Outcome, TenantLooks, backoff_seconds, in_words
 from monitor_pipeline_tests.defs.sensor_tenants import Clock
 
@@ -84,3 +86,12 @@ def test_backoff_doubles_from_one_interval_up_to_ten_minutes():
     assert [backoff_seconds(n, 1) for n in (1, 2, 3, 10, 11)] == [1, 2, 4, 512, 600]
     assert backoff_seconds(3, 900) == 900  # never less than one interval
     assert (in_words(45), in_words(240), in_words(600)) == ("45 s", "4 min", "10 min")
+
+
+def test_the_deadline_setting():
+    assert DeploymentSettings.from_env({}).sensor_tenant_seconds == 20
+    assert DeploymentSettings.from_env({"MONITOR_SENSOR_TENANT_SECONDS": "7.5"}).sensor_tenant_seconds == 7.5
+    for value, message in (("0", r"MONITOR_SENSOR_TENANT_SECONDS=0(\.0)? is out of range \(1–40 s\)"),
+                           ("60", r"MONITOR_SENSOR_TENANT_SECONDS=60(\.0)? is out of range \(1–40 s\)")):
+        with pytest.raises(ConfigError, match=message):
+            DeploymentSettings.from_env({"MONITOR_SENSOR_TENANT_SECONDS": value})

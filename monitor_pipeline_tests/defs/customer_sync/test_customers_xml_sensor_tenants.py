@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from tempfile import mkdtemp
 
+import dagster as dg
 import pytest
 
 from monitor_pipeline.defs.customer_sync.sensor import build_customers_xml_sensor
@@ -92,7 +94,7 @@ def test_a_hung_server_holds_up_neither_the_tick_nor_the_other_tenant(tmp_path, 
 
 def test_backoff_grows_is_shown_and_resets_when_the_server_answers(tmp_path, ftp):
     clock = Clock()
-    watch = sensor(clock)
+    watch = sensor(clock, seconds=1.0)  # six failing looks: keep them short
     with HangingServer() as hung:
         peers = resources(tmp_path, {"north": f"ftp://127.0.0.1:{hung.port}/", "south": f"{ftp.url}/south"})
         cursor = tick(watch, peers, None).cursor  # north's first failure: looked at again one interval later
@@ -101,7 +103,7 @@ def test_backoff_grows_is_shown_and_resets_when_the_server_answers(tmp_path, ftp
             for _ in range(int(waited // INTERVAL) - 1):  # the ticks in between: north is not looked at
                 clock.advance(INTERVAL)
                 quiet = tick(watch, peers, cursor)
-                assert quiet.seconds < 1.5 and hung.connections == failures - 1
+                assert hung.connections == failures - 1  # not looked at
                 assert f"north: unreachable {times(failures - 1)}, next look in " in quiet.skip
                 assert "(last: not reachable (connect ftp://monitor@127.0.0.1" in quiet.skip
                 assert backoff(quiet.cursor)["north"]["failures"] == failures - 1
@@ -182,3 +184,40 @@ def test_the_deadline_caps_the_servers_own_timeouts(tmp_path, ftp):
         result = tick(sensor(clock, seconds=1.0), peers, None)
     assert result.seconds < 1.0 + MARGIN
     assert "connect timeout 1s" in result.skip and hung.connections == 1
+
+
+def test_the_deployments_sensors_take_their_deadline_from_the_setting(tmp_path, ftp, monkeypatch):
+    """build_defs: both sensors look at each tenant for MONITOR_SENSOR_TENANT_SECONDS; the file sensor's run
+    request for the answering tenant resolves against the real job (partition and tags)."""
+    from monitor_pipeline.definitions import build_defs
+
+    with HangingServer() as hung:
+        hanging = f"127.0.0.1:{hung.port}"
+        path = tenants_file(tmp_path / "tenants.yaml", {
+            "north": {"monitor": f"ftp://{hanging}/", "app4sales": f"http://{hanging}/north/api/app4sales/"},
+            "south": {"monitor": f"{ftp.url}/south"}})
+        for name, value in {"MONITOR_TENANTS_FILE": str(path), "MONITOR_SENSOR_TENANT_SECONDS": "1",
+                            "MONITOR_STORAGE_DIR": str(tmp_path / "storage"),
+                            "MONITOR_STATE_DIR": str(tmp_path / "state")}.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("MONITOR_FTP_URL", raising=False)
+        defs = build_defs()
+        repository = defs.get_repository_def()
+        bound = {"resources": defs.resources, "repository_def": repository}
+        cursor = None
+        for _ in range(2):
+            with dg.build_sensor_context(cursor=cursor, **bound) as context:
+                started = time.monotonic()
+                data = repository.get_sensor_def("customers_xml_sensor").evaluate_tick(context)
+                assert time.monotonic() - started < 1 + MARGIN
+            cursor = data.cursor
+        assert [(r.partition_key, r.tags["monitor_pipeline/tenant"]) for r in data.run_requests] == [
+            ("south", "south")]
+        assert backoff(cursor)["north"]["failures"] == 1  # the second tick came before its next look
+
+        with dg.build_sensor_context(**bound) as context:
+            started = time.monotonic()
+            export = repository.get_sensor_def("new_customer_sensor").evaluate_tick(context)
+            assert time.monotonic() - started < 1 + MARGIN
+        assert "north: App4Sales new-customer feed unavailable" in export.skip_message
+        assert "south: App4Sales new-customer feed unavailable" in export.skip_message  # nothing listens on :9
