@@ -85,10 +85,14 @@ class TickLooks:
 
     def sensor_result(self, context: dg.SensorEvaluationContext, cursor: str,
                       nothing: str = "") -> dg.SensorResult:
-        """The tick's ``SensorResult``: the requests, or else the reasons as its skip reason."""
+        """The tick's ``SensorResult``: the requests, or else the reasons as its skip reason. Permanent
+        errors are also logged at error level; beside requests, the other reasons as warnings."""
+        for reason in self.reasons:
+            if reason in self.errors:
+                context.log.error(reason)
+            elif self.requests:
+                context.log.warning(reason)
         if self.requests:
-            for reason in self.reasons:
-                (context.log.error if reason in self.errors else context.log.warning)(reason)
             return dg.SensorResult(run_requests=self.requests, cursor=cursor)
         return dg.SensorResult(skip_reason="; ".join(self.reasons) or nothing or None, cursor=cursor)
 
@@ -213,7 +217,6 @@ class TenantLooks:
                 what = f"{type(exc).__name__}: {exc}" if permanent else f"not reachable ({exc})"
                 reasons[tenant] = self._failed(records, key, label, what, now, permanent=permanent)
                 if permanent:
-                    context.log.error(reasons[tenant])
                     errors.append(reasons[tenant])
                 continue
             log, outcome = future.result()

