@@ -29,6 +29,10 @@ class DeploymentSettings(Settings):
     sync_schedule: str = setting("0 * * * *", "MONITOR_SYNC_SCHEDULE", "cron of customer_sync_schedule, or off")
     file_sensor_seconds: int = setting(60, "MONITOR_FILE_SENSOR_SECONDS", "seconds between two looks at "
                                        "customers.xml", ge=1, unit=" s")
+    sensor_tenant_seconds: float = setting(20.0, "MONITOR_SENSOR_TENANT_SECONDS", "seconds a sensor tick waits for "
+                                           "one tenant's server (tenants are looked at all at once, one attempt "
+                                           "each; one that does not answer is named and looked at later)",
+                                           ge=1, le=40, unit=" s")
 
     def storage_folder(self) -> str:
         return self.storage_dir or str(_dagster_home() / "storage" / "monitor_pipeline")

@@ -23,6 +23,7 @@ def customer_sync_definitions(deployment: DeploymentSettings, tenants: Mapping[s
         assets=build_customer_sync_assets(partitions),
         asset_checks=[health_check],
         jobs=[build_customer_sync_job(partitions, tenants, app4sales_url=app4sales_url), health_job],
-        sensors=[build_customers_xml_sensor(tenants, minimum_interval_seconds=deployment.file_sensor_seconds)],
+        sensors=[build_customers_xml_sensor(tenants, minimum_interval_seconds=deployment.file_sensor_seconds,
+                                            tenant_seconds=deployment.sensor_tenant_seconds)],
         schedules=([schedule] if schedule else []) + [health_schedule],
     )
