@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor_pipeline.app4sales.state import StateLockedError, StateLockLostError
+from monitor_pipeline.app4sales.state import StateLockedError, StateLockLostError, SyncState
 from monitor_pipeline.app4sales.state_postgres import dispose_engines
 from monitor_pipeline.app4sales.state_store import open_state
 from monitor_pipeline.app4sales.sync import SyncInterruptedError, SyncSettings, run_sync
@@ -223,3 +223,18 @@ def test_a_sync_waits_for_the_holder_then_plans_after_it(location):
     assert results["first"].created == 150
     assert (results["second"].created, results["second"].unchanged) == (0, 150)
     assert client.upsert_calls == 2
+
+
+def test_without_a_url_the_sqlite_files_are_where_they_always_were(tmp_path):
+    """Unset MONITOR_STATE_URL: ``<state_dir>/<administration>.sqlite``, a tenant's in ``<state_dir>/<tenant>/``
+    — the files earlier versions wrote are the ones read, nothing migrates."""
+    with SyncState.for_administration(tmp_path, "demo") as old, \
+            SyncState.for_administration(tmp_path / "north", "demo") as old_north:
+        old.save_hashes([("C1", "h1", "g-1")])
+        old_north.save_hashes([("N1", "hn")])
+    with open_state(tmp_path, "demo") as st, open_state(str(tmp_path), "demo", "north") as north:
+        assert isinstance(st, SyncState) and st.path == tmp_path / "demo.sqlite"
+        assert st.load() == {"C1": ("h1", None)} and st.guids() == {"C1": "g-1"}
+        assert north.path == tmp_path / "north" / "demo.sqlite" and north.load() == {"N1": ("hn", None)}
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.sqlite")) == [
+        "demo.sqlite", "north/demo.sqlite"]
