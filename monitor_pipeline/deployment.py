@@ -12,13 +12,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import field_validator
+from pydantic import field_validator, model_validator
 
 from monitor_pipeline.app4sales.settings import App4SalesSettings, SyncOptions
 from monitor_pipeline.app4sales.state_postgres import parse_state_url
 from monitor_pipeline.customers.settings import NormalizeOptions
+from monitor_pipeline.errors import ConfigError
 from monitor_pipeline.export.settings import ExportSettings
 from monitor_pipeline.lib import defaults
+from monitor_pipeline.lib.object_store import check_storage_url
 from monitor_pipeline.lib.settings import Settings, declared_variables, field_bounds, field_extra, setting
 from monitor_pipeline.transport.config import MonitorFolders, TransportConfig
 
@@ -30,6 +32,9 @@ class DeploymentSettings(Settings):
                                        "partition of the customer sync (unset: one tenant from these variables)")
     storage_dir: str | None = setting(None, "MONITOR_STORAGE_DIR", "folder of the frames and the raw file "
                                       "(default $DAGSTER_HOME/storage/monitor_pipeline)")
+    storage_url: str | None = setting(None, "MONITOR_STORAGE_URL", "where the frames and the raw file are kept "
+                                      "instead: s3://bucket/prefix (credentials and endpoint from the AWS_* "
+                                      "variables), gs://…, az://…, file://… or a folder")
     state_dir: str | None = setting(None, "MONITOR_STATE_DIR", "folder of the sync state per administration "
                                     "(default $DAGSTER_HOME/monitor_pipeline/sync_state)")
     state_url: str | None = setting(None, "MONITOR_STATE_URL", "PostgreSQL URL of the sync state "
@@ -51,8 +56,27 @@ class DeploymentSettings(Settings):
         parse_state_url(value)  # a ConfigError naming the variable, never echoing the URL
         return value.strip()
 
+    @model_validator(mode="after")
+    def _one_storage(self) -> DeploymentSettings:
+        if self.storage_url is not None:
+            variables = self.variables()
+            if self.storage_dir is not None:
+                raise ConfigError(f"{variables['storage_url']} and {variables['storage_dir']} are both set: "
+                                  f"set only one ({variables['storage_url']} takes a folder too)")
+            check_storage_url(self.storage_url, variables["storage_url"])
+        return self
+
     def storage_folder(self) -> str:
+        """The local folder of the storage (MONITOR_STORAGE_DIR or the default under DAGSTER_HOME); see
+        :meth:`storage_location`, which MONITOR_STORAGE_URL overrides."""
         return self.storage_dir or str(_dagster_home() / "storage" / "monitor_pipeline")
+
+    def storage_location(self) -> str:
+        """Where the frames and the raw file are kept: MONITOR_STORAGE_URL (``s3://bucket/prefix``, …; a
+        ``file://`` URL as its folder), else :meth:`storage_folder`."""
+        if self.storage_url is not None:
+            return check_storage_url(self.storage_url, self.variables()["storage_url"])
+        return self.storage_folder()
 
     def state_folder(self) -> str:
         return self.state_dir or str(_dagster_home() / "monitor_pipeline" / "sync_state")

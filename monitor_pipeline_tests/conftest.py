@@ -14,6 +14,7 @@ pytest_plugins = [
     "monitor_pipeline_tests.fixtures.sftp",
     "monitor_pipeline_tests.fixtures.sandbox",
     "monitor_pipeline_tests.fixtures.postgres",
+    "monitor_pipeline_tests.fixtures.s3",
 ]
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

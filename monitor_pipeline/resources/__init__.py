@@ -36,7 +36,7 @@ def build_resources(deployment: DeploymentSettings | None = None) -> dict[str, o
         "app4sales": app4sales,
         "connector_settings": settings,
         "tenancy": tenancy_for(deployment.tenants_file),
-        "monitor_storage": MonitorStorage(base_dir=deployment.storage_folder()),
+        "monitor_storage": MonitorStorage(base_dir=deployment.storage_location()),
     }
 
 

@@ -23,6 +23,7 @@ from monitor_pipeline.defs.customer_sync.frame_metadata import TABLE_BYTES, TABL
 from monitor_pipeline.defs.customer_sync.frames_reuse import input_key, reusable_frames
 from monitor_pipeline.transport.fetch import server_location, sha256_of
 from monitor_pipeline.resources.file_transport import MonitorFileTransport
+from monitor_pipeline.resources.storage import MonitorStorage, StoredFile
 from monitor_pipeline.resources.tenancy import MonitorTenancy
 from monitor_pipeline.transport import RemoteNotFoundError, TransportError
 
@@ -94,10 +95,15 @@ def build_customer_frames(partitions_def: dg.PartitionsDefinition | None = None)
         partitions_def=partitions_def,
         pool=FTP_POOL,
     )
-    def customer_frames(context: dg.AssetExecutionContext, config: FramesConfig, customers_xml: Path,
-                        tenancy: dg.ResourceParam[MonitorTenancy]):
+    def customer_frames(context: dg.AssetExecutionContext, config: FramesConfig, customers_xml: StoredFile,
+                        tenancy: dg.ResourceParam[MonitorTenancy], monitor_storage: dg.ResourceParam[MonitorStorage]):
         tenant = tenancy.for_context(context)
-        yield from normalize_frames(context, config, customers_xml, tenant.monitor_ftp, tenant.settings)
+        # The file is parsed (or its frames reused) before the first output is stored: the temp copy of an
+        # object store's file is gone before a failure to store an output could leave the step unfinished.
+        with customers_xml.local_path() as local:
+            results = list(normalize_frames(context, config, local, tenant.monitor_ftp, tenant.settings,
+                                            storage=monitor_storage, stored_at=customers_xml.location))
+        yield from results
 
     return customer_frames
 
@@ -108,11 +114,13 @@ class FramesConfig(dg.Config):
 
 
 def normalize_frames(context: dg.AssetExecutionContext, config: FramesConfig, customers_xml: Path,
-                     monitor_ftp: MonitorFileTransport, connector_settings: ConnectorSettings):
+                     monitor_ftp: MonitorFileTransport, connector_settings: ConnectorSettings, *,
+                     storage: MonitorStorage, stored_at: str):
+    """``customers_xml`` is a local copy of the stored file ``stored_at`` (its path or URL)."""
     settings = NormalizeSettings(**connector_settings.values(NormalizeOptions),
                                  extra_data=_extra_data(monitor_ftp, connector_settings, context.log))
     key = input_key(sha256_of(customers_xml), settings)
-    reused = None if config.reparse else reusable_frames(context, key)
+    reused = None if config.reparse else reusable_frames(context, key, storage)
     if reused is not None:
         yield from reused
         return
@@ -120,7 +128,7 @@ def normalize_frames(context: dg.AssetExecutionContext, config: FramesConfig, cu
         result = normalize_customers(customers_xml, settings)
     except CustomersXmlError as exc:
         raise _rejected_file("customers.xml", monitor_ftp, connector_settings.customers_xml_path(), exc.line,
-                             exc.problem, local_copy=str(customers_xml)) from None
+                             exc.problem, local_copy=stored_at) from None
     except ExtraDataError as exc:
         raise _rejected_file("extraCustomerData.csv", monitor_ftp, connector_settings.extra_data_path() or "",
                              getattr(exc, "line", None), getattr(exc, "problem", str(exc))) from None

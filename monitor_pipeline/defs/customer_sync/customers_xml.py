@@ -1,8 +1,8 @@
 """Asset ``customers_xml``: Monitor's customer export, downloaded once it has stopped changing.
 
 The download lands in a ``customers_xml-*`` folder under the system temp folder, which is removed
-when the step ends, whether it succeeded or failed: the storage moves the file out of it when it
-stores the output, and the folder goes right after that.
+when the step ends, whether it succeeded or failed: the storage moves (or uploads) the file when it
+stores the output and removes the folder right after that, also when storing fails.
 """
 
 import tempfile
@@ -14,6 +14,7 @@ import dagster as dg
 from monitor_pipeline.transport.fetch import download_when_stable, server_location
 from monitor_pipeline.resources.connector_settings import ConnectorSettings
 from monitor_pipeline.resources.file_transport import MonitorFileTransport
+from monitor_pipeline.resources.storage import DownloadedFile
 from monitor_pipeline.resources.tenancy import MonitorTenancy
 from monitor_pipeline.transport import TransportError
 
@@ -40,12 +41,12 @@ def build_customers_xml(partitions_def: dg.PartitionsDefinition | None = None) -
 
 
 def fetch_customers_xml(context: dg.AssetExecutionContext, monitor_ftp: MonitorFileTransport,
-                        connector_settings: ConnectorSettings) -> Iterator[dg.Output[Path]]:
+                        connector_settings: ConnectorSettings) -> Iterator[dg.Output[DownloadedFile]]:
     """Yields the one output while the temp folder still exists: Dagster stores an output (the storage
-    moves the file away) before it resumes the generator, and the ``with`` then removes the folder.
-    On a failure the folder goes when the exception leaves the ``with``."""
+    takes the file and removes its folder) before it resumes the generator. On a failure of the download
+    the folder goes when the exception leaves the ``with``."""
     remote = connector_settings.customers_xml_path()
-    with tempfile.TemporaryDirectory(prefix="customers_xml-") as folder:
+    with tempfile.TemporaryDirectory(prefix="customers_xml-", ignore_cleanup_errors=True) as folder:
         local = Path(folder) / "customers.xml"
         try:
             with monitor_ftp.open() as transport:
@@ -56,7 +57,7 @@ def fetch_customers_xml(context: dg.AssetExecutionContext, monitor_ftp: MonitorF
             raise dg.Failure(description=str(exc), allow_retries=exc.transient) from None
         context.log.info(f"Downloaded {fetched.size:,} bytes, sha256 {fetched.sha256[:12]}…")
         yield dg.Output(
-            fetched.path,
+            DownloadedFile(fetched.path),
             metadata={
                 "source": server_location(monitor_ftp.transport_config(), remote),
                 "size_bytes": fetched.size,

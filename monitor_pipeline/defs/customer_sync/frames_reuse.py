@@ -15,6 +15,7 @@ import pandas as pd
 import monitor_pipeline.customers as customers_package
 from monitor_pipeline.defs.customer_sync.frame_metadata import TABLE_BYTES, frame_checks, preview
 from monitor_pipeline.customers import NormalizeSettings
+from monitor_pipeline.resources.storage import FRAME_SUFFIX, MonitorStorage
 
 FRAME_ASSETS = ("customers", "customer_addresses", "customer_contacts", "customer_dashboards", "customer_rejections")
 
@@ -51,19 +52,23 @@ def _latest(context: dg.AssetExecutionContext, asset: str) -> dg.AssetMaterializ
     return records[0].asset_materialization if records else None
 
 
-def reusable_frames(context: dg.AssetExecutionContext, key: str):
-    """The outputs and checks of the last parse when its key equals ``key`` and its files are there; else None."""
+def reusable_frames(context: dg.AssetExecutionContext, key: str, storage: MonitorStorage):
+    """The outputs and checks of the last parse when its key equals ``key`` and its frames are still where
+    ``storage`` keeps them (the same folder or bucket, checked through its filesystem); else None."""
     previous = {asset: _latest(context, asset) for asset in FRAME_ASSETS}
     head = previous["customers"]
     if head is None or head.metadata.get("input_key") is None or head.metadata["input_key"].value != key:
         return None
+    partition = context.partition_key if context.has_partition_key else None
     paths = {}
     for asset, materialization in previous.items():
-        path = materialization.metadata.get("path") if materialization else None
-        if path is None or not Path(path.value).exists():
+        recorded = materialization.metadata.get("path") if materialization else None
+        path = storage.path_for([asset], FRAME_SUFFIX, partition)
+        # stored elsewhere (MONITOR_STORAGE_URL or _DIR changed since) or gone: parse again
+        if recorded is None or recorded.value != str(path) or not storage.exists(path):
             return None
-        paths[asset] = Path(path.value)
-    frames = {asset: pd.read_parquet(path) for asset, path in paths.items()}
+        paths[asset] = path
+    frames = {asset: storage.read_frame(path) for asset, path in paths.items()}
     context.log.info("customers.xml, extra data and settings are unchanged since the last parse: "
                      f"reusing its frames ({len(frames['customers']):,} customers) without parsing again")
     return _outputs(frames, head)
