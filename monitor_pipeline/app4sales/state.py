@@ -69,6 +69,25 @@ def default_owner() -> str:
     return f"pid {os.getpid()} on {socket.gethostname()}"
 
 
+def wait_for_lease(try_acquire, where, *, timeout: float, poll: float, on_wait=None) -> None:
+    """Call ``try_acquire()`` (None when the lease was taken, else ``(holder, since)``) until it succeeds;
+    StateLockedError naming the holder after ``timeout`` s. ``on_wait(holder, since)`` is called once.
+    The wait of both state backends (SQLite files, PostgreSQL)."""
+    started = time.monotonic()
+    told = False
+    while True:
+        holder = try_acquire()
+        if holder is None:
+            return
+        waited = time.monotonic() - started
+        if waited >= timeout:
+            raise StateLockedError(where, holder[0], holder[1], round(timeout, 3))
+        if not told and on_wait is not None:
+            on_wait(*holder)
+            told = True
+        time.sleep(min(poll, max(0.0, timeout - waited)))
+
+
 class SyncState:
     """Per-administration store of confirmed payload and dashboard hashes. Use as a context manager."""
 
@@ -125,19 +144,8 @@ class SyncState:
         """
         owner = owner or default_owner()
         token = secrets.token_hex(16)
-        started = time.monotonic()
-        told = False
-        while True:
-            holder = self._try_acquire(token, owner, lease)
-            if holder is None:
-                break
-            waited = time.monotonic() - started
-            if waited >= timeout:
-                raise StateLockedError(self.path, holder[0], holder[1], round(timeout, 3))
-            if not told and on_wait is not None:
-                on_wait(*holder)
-                told = True
-            time.sleep(min(poll, max(0.0, timeout - waited)))
+        wait_for_lease(lambda: self._try_acquire(token, owner, lease), self.path, timeout=timeout, poll=poll,
+                       on_wait=on_wait)
         self._token = token
         self._stop_renewing.clear()
         self._renewer = threading.Thread(target=self._renew, args=(token, lease), daemon=True,

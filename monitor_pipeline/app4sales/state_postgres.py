@@ -35,7 +35,6 @@ import logging
 import os
 import secrets
 import threading
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -44,7 +43,8 @@ from urllib.parse import quote, quote_plus
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, insert as pg_insert
 
-from monitor_pipeline.app4sales.state import DEFAULT_LEASE_SECONDS, StateLockedError, StateLockLostError, default_owner
+from monitor_pipeline.app4sales.state import (DEFAULT_LEASE_SECONDS, StateLockLostError, default_owner,
+                                              wait_for_lease)
 from monitor_pipeline.errors import ConfigError, PipelineError
 from monitor_pipeline.lib.redact import redact
 
@@ -253,19 +253,8 @@ class PostgresSyncState:
         """
         owner = owner or default_owner()
         token = secrets.token_hex(16)
-        started = time.monotonic()
-        told = False
-        while True:
-            holder = self._try_acquire(token, owner, lease)
-            if holder is None:
-                break
-            waited = time.monotonic() - started
-            if waited >= timeout:
-                raise StateLockedError(self.path, holder[0], holder[1], round(timeout, 3))
-            if not told and on_wait is not None:
-                on_wait(*holder)
-                told = True
-            time.sleep(min(poll, max(0.0, timeout - waited)))
+        wait_for_lease(lambda: self._try_acquire(token, owner, lease), self.path, timeout=timeout, poll=poll,
+                       on_wait=on_wait)
         self._token = token
         self._stop_renewing.clear()
         self._renewer = threading.Thread(target=self._renew, args=(token, lease), daemon=True,
