@@ -56,6 +56,16 @@ def build_customer_upsert_batches(partitions_def: dg.PartitionsDefinition | None
     return customer_upsert_batches
 
 
+def granted_concurrency(settings: SyncSettings, granted: int, log) -> SyncSettings:
+    """``settings`` with the batches in flight capped at the connection slots granted."""
+    if granted >= settings.upsert_concurrency:
+        return settings
+    log.info(f"{granted} batches in flight at most, not {settings.upsert_concurrency} (MONITOR_UPSERT_CONCURRENCY): "
+             f"the connection slots of the App4Sales host this run was granted (MONITOR_APP4SALES_HOST_CONNECTIONS, "
+             "shared by every run on that host)")
+    return settings.model_copy(update={"upsert_concurrency": granted})
+
+
 def upsert_customers(context: dg.AssetExecutionContext, config: UpsertConfig, frames: tuple[pd.DataFrame, ...],
                      app4sales: App4SalesApi, connector_settings: ConnectorSettings,
                      present_codes: list[str] = ()) -> dg.MaterializeResult:
@@ -64,7 +74,11 @@ def upsert_customers(context: dg.AssetExecutionContext, config: UpsertConfig, fr
 
     log = LogRelay(context.log)  # the client's and the sync's worker threads write the run log through it
     try:
-        with app4sales.client(max_in_flight=settings.upsert_concurrency, logger=log) as client:
+        # min(MONITOR_UPSERT_CONCURRENCY, MONITOR_APP4SALES_HOST_CONNECTIONS) of the host's slots, at least
+        # one, waited for as long as the administration's lock; the batches in flight are capped at the grant
+        with app4sales.session(settings.upsert_concurrency, slot_wait=connector_settings.sync_lock_timeout,
+                               logger=log) as client:
+            settings = granted_concurrency(settings, client.window.maximum, context.log)
             context.log.info(f"Syncing {len(customers):,} customers into App4Sales administration "
                              f"'{client.administration}'{' (full refresh)' if config.full_refresh else ''}")
             result = run_sync(client, customers, customer_addresses, customer_contacts, customer_dashboards,
