@@ -87,7 +87,8 @@ def lock_key(kind: str, host: str) -> int:
 
 
 def holders_text(holders: list[tuple[str, int]]) -> str:
-    return ", ".join(f"{slots} by {owner}" for owner, slots in holders) or "nobody (just released)"
+    """``run 1f2e… (customers_xml, pid 7 on pod-a), run 9a8b… (…) ×2``: who holds how many."""
+    return ", ".join(owner + (f" ×{slots}" if slots > 1 else "") for owner, slots in holders) or "nobody (just released)"
 
 
 class HostSlots:

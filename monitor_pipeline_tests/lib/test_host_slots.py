@@ -61,7 +61,7 @@ def test_minimum_not_free_times_out_naming_host_setting_and_holders(make_slots):
     message = str(info.value)
     assert 0.35 <= waited < 3
     assert HOST in message and "MONITOR_FTP_HOST_CONNECTIONS=4" in message
-    assert "3 of 4 held by 3 by run 1234abcd (customers_xml, pid 7 on pod-a)" in message
+    assert "3 of 4 held by run 1234abcd (customers_xml, pid 7 on pod-a) ×3" in message
     assert "Nothing was sent" in message
     assert info.value.transient and info.value.holders == [("run 1234abcd (customers_xml, pid 7 on pod-a)", 3)]
 
@@ -85,7 +85,7 @@ def test_a_waiter_gets_the_slot_when_it_is_released_and_says_so_once(make_slots)
         assert granted == 1 and slots.holders("ftp", HOST) == [("run B", 1)]
     thread.join()
     assert 0.3 < time.monotonic() - started < 5
-    assert said == [f"waiting for a connection slot to {HOST}: 1 of 1 held by 1 by run A "
+    assert said == [f"waiting for a connection slot to {HOST}: 1 of 1 held by run A "
                     "(MONITOR_FTP_HOST_CONNECTIONS=1)"]
 
 
