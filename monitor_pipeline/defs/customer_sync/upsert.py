@@ -22,7 +22,6 @@ from monitor_pipeline.resources.connector_settings import ConnectorSettings
 from monitor_pipeline.resources.tenancy import MonitorTenancy
 
 GROUP = "customer_sync"
-APP4SALES_POOL = "app4sales"
 
 
 class UpsertConfig(dg.Config):
@@ -36,7 +35,6 @@ def build_customer_upsert_batches(partitions_def: dg.PartitionsDefinition | None
         group_name=GROUP,
         kinds={"app4sales", "http"},
         partitions_def=partitions_def,
-        pool=APP4SALES_POOL,
         freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26), warn_window=timedelta(hours=2)),
         description="Customers upserted into App4Sales in batches of MONITOR_BATCH_SIZE: only new, changed or "
                     "inactive ones (reactivated), scripts BeforeUpdateCustomers/UpdateCustomers around them.",
