@@ -1,5 +1,8 @@
 """Deployment settings (SPEC §2): tenants, where state and frames are kept, when the sync runs.
 
+The sync state is SQLite files in ``MONITOR_STATE_DIR`` unless ``MONITOR_STATE_URL`` names a PostgreSQL
+database (pods that share no disk, issue #12); a URL of any other database fails here, at load.
+
 Declared once here with their variables (``monitor_pipeline.lib.settings``); the definitions, resources
 and CLI read them through :meth:`DeploymentSettings.from_env`.
 """
@@ -9,7 +12,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from pydantic import field_validator
+
 from monitor_pipeline.app4sales.settings import App4SalesSettings, SyncOptions
+from monitor_pipeline.app4sales.state_postgres import parse_state_url
 from monitor_pipeline.customers.settings import NormalizeOptions
 from monitor_pipeline.export.settings import ExportSettings
 from monitor_pipeline.lib import defaults
@@ -26,9 +32,20 @@ class DeploymentSettings(Settings):
                                       "(default $DAGSTER_HOME/storage/monitor_pipeline)")
     state_dir: str | None = setting(None, "MONITOR_STATE_DIR", "folder of the sync state per administration "
                                     "(default $DAGSTER_HOME/monitor_pipeline/sync_state)")
+    state_url: str | None = setting(None, "MONITOR_STATE_URL", "PostgreSQL URL of the sync state "
+                                    "(postgresql://user:password@host:port/database; the password may come from "
+                                    "PGPASSWORD instead); unset: SQLite files in MONITOR_STATE_DIR", secret=True)
     sync_schedule: str = setting("0 * * * *", "MONITOR_SYNC_SCHEDULE", "cron of customer_sync_schedule, or off")
     file_sensor_seconds: int = setting(60, "MONITOR_FILE_SENSOR_SECONDS", "seconds between two looks at "
                                        "customers.xml", ge=1, unit=" s")
+
+    @field_validator("state_url")
+    @classmethod
+    def _postgres_state_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parse_state_url(value)  # a ConfigError naming the variable, never echoing the URL
+        return value.strip()
 
     def storage_folder(self) -> str:
         return self.storage_dir or str(_dagster_home() / "storage" / "monitor_pipeline")

@@ -13,6 +13,7 @@ pytest_plugins = [
     "monitor_pipeline_tests.fixtures.ftp",
     "monitor_pipeline_tests.fixtures.sftp",
     "monitor_pipeline_tests.fixtures.sandbox",
+    "monitor_pipeline_tests.fixtures.postgres",
 ]
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

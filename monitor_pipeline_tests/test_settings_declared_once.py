@@ -28,7 +28,7 @@ VARIABLE = re.compile(r"\A(MONITOR|APP4SALES)_[A-Z0-9_]+\Z")
 
 def test_every_variable_is_declared_by_exactly_one_field():
     declared = declared_variables(all_settings())
-    assert len(declared) == 43, sorted(declared)  # 40 + MONITOR_UPSERT_CONCURRENCY + the two HOST_CONNECTIONS
+    assert len(declared) == 44, sorted(declared)  # 40 + MONITOR_UPSERT_CONCURRENCY + MONITOR_STATE_URL + the two HOST_CONNECTIONS
 
     class Again(Settings):
         batch: int = setting(1, "MONITOR_BATCH_SIZE", "a copy")

@@ -42,7 +42,7 @@ _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 class StateLockedError(Exception):
     """Another run holds the administration's lease and did not give it back within the wait."""
 
-    def __init__(self, path: Path, holder: str, since: str, waited: float):
+    def __init__(self, path: Path | str, holder: str, since: str, waited: float):
         self.holder, self.since, self.waited = holder, since, waited
         super().__init__(f"another sync holds its lock: {holder} (since {since}); "
                          f"waited {waited:g} s (MONITOR_SYNC_LOCK_TIMEOUT) — nothing was sent. State: {path}")

@@ -7,7 +7,8 @@ Run order (:func:`run_sync`):
 0. The administration's lock (:meth:`SyncState.lock`, SPEC §5 "one writer per administration") is taken
    before anything is read, and held until the run ends: a second run waits up to ``lock_timeout``
    seconds, then fails with :class:`SyncLockedError` naming the holder, having sent nothing. So the index,
-   the state and the plan of a run are never those of another run half-way.
+   the state and the plan of a run are never those of another run half-way. The state and its lock are
+   the SQLite files of the state folder, or PostgreSQL's with ``MONITOR_STATE_URL`` (:mod:`.state_store`).
 1. ``client.list_customers()`` once (the index: code, GUID, enabled); ``client.price_lists()`` only
    with price deduplication on — read while :func:`prepare_frames` turns the frames into columns and
    encodes everything of the hashes that the index and the price lists do not decide.
@@ -75,13 +76,15 @@ from monitor_pipeline.app4sales.payload import (
     resolve_guid_column,
 )
 from monitor_pipeline.app4sales.state import StateLockedError, StateLockLostError, SyncState
+from monitor_pipeline.app4sales.state_postgres import StateStoreError
+from monitor_pipeline.app4sales.state_store import AnyState, open_state
 from monitor_pipeline.app4sales.settings import SyncSettings
 from monitor_pipeline.errors import PipelineError
 from monitor_pipeline.lib.log_relay import LogRelay
 
 __all__ = [
     "BEFORE_SCRIPT", "AFTER_SCRIPT", "SyncSettings", "SyncState", "SyncPlan", "SyncResult", "SyncError",
-    "DeactivationRefusedError", "SyncInterruptedError", "SyncLockedError", "confirmed_results", "build_payloads", "payload_hash", "resolve_guid",
+    "DeactivationRefusedError", "SyncInterruptedError", "SyncLockedError", "SyncStateError", "confirmed_results", "build_payloads", "payload_hash", "resolve_guid",
     "generated_guid", "PreparedFrames", "prepare_frames", "plan_sync", "SyncClient", "check_deactivation", "run_sync",
 ]
 
@@ -132,6 +135,13 @@ class SyncInterruptedError(SyncError):
     def __init__(self, message: str, result: "SyncResult"):
         super().__init__(message)
         self.result = result
+
+
+class SyncStateError(SyncInterruptedError):
+    """The state database (``MONITOR_STATE_URL``) could not be reached or written; the password is never in
+    the text. Before the lock nothing was sent; later, what was confirmed but not recorded is sent again."""
+
+    transient = True
 
 
 class PayloadList(Sequence):
@@ -241,7 +251,7 @@ def prepare_frames(customers: pd.DataFrame, addresses: pd.DataFrame | None, cont
 
 def plan_sync(customers: pd.DataFrame | PreparedFrames, addresses: pd.DataFrame | None = None,
               contacts: pd.DataFrame | None = None, dashboards: pd.DataFrame | None = None, *, index: list[dict],
-              price_lists: list[dict] | None, state: SyncState | dict, administration: str, settings: SyncSettings,
+              price_lists: list[dict] | None, state: AnyState | dict, administration: str, settings: SyncSettings,
               present_codes: Iterable[str] = ()) -> SyncPlan:
     """Decide what to send; touches nothing remote and writes no state. See the module docstring.
 
@@ -458,8 +468,9 @@ def _run_script(client: SyncClient, name: str, result: SyncResult, log: logging.
 
 
 def run_sync(client: SyncClient, customers: pd.DataFrame, addresses: pd.DataFrame | None,
-             contacts: pd.DataFrame | None, dashboards: pd.DataFrame | None, *, state_dir: str | Path,
-             settings: SyncSettings, present_codes: Iterable[str] = (), owner: str | None = None, lock_timeout: float = 300.0,
+             contacts: pd.DataFrame | None, dashboards: pd.DataFrame | None, *, state_dir: str | Path | None = None,
+             settings: SyncSettings, state_url: str | None = None, tenant: str | None = None,
+             present_codes: Iterable[str] = (), owner: str | None = None, lock_timeout: float = 300.0,
              on_progress: ProgressCallback | None = None, log: logging.Logger | None = None) -> SyncResult:
     """Sync the frames into ``client``'s administration (see the module docstring for the order).
 
@@ -470,8 +481,11 @@ def run_sync(client: SyncClient, customers: pd.DataFrame, addresses: pd.DataFram
     answer, on the calling thread; ``sent_so_far`` counts the customers of the answered batches, rejected
     ones included. ``log`` is written from the calling thread only (lines of the worker threads are
     relayed, :class:`~monitor_pipeline.lib.log_relay.LogRelay`).
-    Raises :class:`SyncLockedError` or :class:`DeactivationRefusedError` (nothing sent), or
-    :class:`SyncInterruptedError` (confirmed customers kept in the state; ``.result`` holds the counts so far).
+    The state is ``state_url``'s (PostgreSQL, ``MONITOR_STATE_URL``) when given, else the SQLite files of
+    ``state_dir``; ``tenant`` keeps a tenant's state apart from another's (:func:`.state_store.open_state`).
+    Raises :class:`SyncLockedError` or :class:`DeactivationRefusedError` (nothing sent),
+    :class:`SyncInterruptedError` (confirmed customers kept in the state; ``.result`` holds the counts so far),
+    or :class:`SyncStateError` (the state database unreachable).
     """
     log = log if isinstance(log, LogRelay) else LogRelay(log or logging.getLogger(__name__))
     started = time.monotonic()
@@ -493,21 +507,27 @@ def run_sync(client: SyncClient, customers: pd.DataFrame, addresses: pd.DataFram
         log.warning("App4Sales administration %s is being synced by %s (since %s); waiting up to %g s for it",
                     administration, holder, since, lock_timeout)
 
-    with SyncState.for_administration(state_dir, administration) as state:
-        try:
-            with state.lock(owner, timeout=lock_timeout, on_wait=waiting):
-                _locked_sync(client, customers, addresses, contacts, dashboards, state=state, settings=settings,
-                             present_codes=present_codes, result=result, finish=finish, on_progress=on_progress,
-                             log=log)
-        except StateLockedError as exc:  # raised only while waiting for the lock: nothing was sent
-            raise SyncLockedError(f"App4Sales administration {administration}: {exc}") from None
-        except StateLockLostError as exc:
-            finish()
-            raise SyncInterruptedError(f"App4Sales sync of {administration} stopped: {exc}", result) from None
+    location = state_url or state_dir
+    if location is None:
+        raise TypeError("run_sync needs state_dir or state_url")
+    try:
+        with open_state(location, administration, tenant) as state, \
+                state.lock(owner, timeout=lock_timeout, on_wait=waiting):
+            _locked_sync(client, customers, addresses, contacts, dashboards, state=state, settings=settings,
+                         present_codes=present_codes, result=result, finish=finish, on_progress=on_progress,
+                         log=log)
+    except StateLockedError as exc:  # raised only while waiting for the lock: nothing was sent
+        raise SyncLockedError(f"App4Sales administration {administration}: {exc}") from None
+    except StateLockLostError as exc:
+        finish()
+        raise SyncInterruptedError(f"App4Sales sync of {administration} stopped: {exc}", result) from None
+    except StateStoreError as exc:
+        finish()
+        raise SyncStateError(f"App4Sales sync of {administration} stopped: {exc}", result) from None
     return finish()
 
 
-def _locked_sync(client: SyncClient, customers, addresses, contacts, dashboards, *, state: SyncState,
+def _locked_sync(client: SyncClient, customers, addresses, contacts, dashboards, *, state: AnyState,
                  settings: SyncSettings, present_codes: Iterable[str], result: SyncResult, finish: Callable[[], SyncResult],
                  on_progress: ProgressCallback | None, log: logging.Logger) -> None:
     administration = client.administration
@@ -564,7 +584,7 @@ def _locked_sync(client: SyncClient, customers, addresses, contacts, dashboards,
             f"confirmed and recorded; re-run to send the remaining {remaining}.", result) from exc
 
 
-def _send_batches(client: SyncClient, batches: list[range], plan: SyncPlan, state: SyncState,
+def _send_batches(client: SyncClient, batches: list[range], plan: SyncPlan, state: AnyState,
                   settings: SyncSettings, result: SyncResult, on_progress: ProgressCallback | None,
                   log) -> tuple[str, App4SalesError] | None:
     """The batch phase: up to ``settings.upsert_concurrency`` batches (and their dashboards) in flight.
@@ -632,7 +652,7 @@ def _send_batches(client: SyncClient, batches: list[range], plan: SyncPlan, stat
     return stopped
 
 
-def _record_batch(outcome: _BatchOutcome, plan: SyncPlan, state: SyncState, result: SyncResult) -> None:
+def _record_batch(outcome: _BatchOutcome, plan: SyncPlan, state: AnyState, result: SyncResult) -> None:
     state.save_hashes((code, plan.hashes[code], row.get("CustomerGuid")) for code, row in outcome.confirmed.items())
     for row in outcome.confirmed.values():
         setattr(result, row["status"], getattr(result, row["status"]) + 1)
@@ -641,7 +661,7 @@ def _record_batch(outcome: _BatchOutcome, plan: SyncPlan, state: SyncState, resu
     result.batches += 1
 
 
-def _record_dashboards(outcome: _DashboardOutcome, state: SyncState, result: SyncResult) -> None:
+def _record_dashboards(outcome: _DashboardOutcome, state: AnyState, result: SyncResult) -> None:
     if outcome.done:
         state.save_dashboard_hashes(outcome.done)
         result.dashboards_sent += len(outcome.done)

@@ -9,9 +9,12 @@ on loopback).
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 
 from monitor_pipeline.deployment import DeploymentSettings
+from monitor_pipeline.lib.settings import variable_of
 from monitor_pipeline.resources.app4sales import App4SalesApi
 from monitor_pipeline.resources.connector_settings import ConnectorSettings
 from monitor_pipeline.resources.file_transport import MonitorFileTransport
@@ -27,7 +30,7 @@ def build_resources(deployment: DeploymentSettings | None = None) -> dict[str, o
     deployment = deployment or DeploymentSettings.from_env()
     monitor_ftp = MonitorFileTransport.from_env(secret=dg.EnvVar)
     app4sales = App4SalesApi.from_env(secret=dg.EnvVar)
-    settings = ConnectorSettings.from_env(state_dir=deployment.state_folder())
+    settings = ConnectorSettings.from_env(state_dir=deployment.state_folder(), state_url=_state_url(deployment))
     return {
         "monitor_ftp": monitor_ftp,
         "app4sales": app4sales,
@@ -35,3 +38,14 @@ def build_resources(deployment: DeploymentSettings | None = None) -> dict[str, o
         "tenancy": tenancy_for(deployment.tenants_file),
         "monitor_storage": MonitorStorage(base_dir=deployment.storage_folder()),
     }
+
+
+def _state_url(deployment: DeploymentSettings) -> str | None:
+    """``MONITOR_STATE_URL`` as an ``EnvVar`` when it is the environment's (it may hold a password: the UI and
+    the run config then show the variable's name only); a URL given in code as it is."""
+    variable = variable_of(DeploymentSettings, "state_url")
+    if deployment.state_url is None:
+        return None
+    if (os.environ.get(variable) or "").strip() == deployment.state_url:
+        return dg.EnvVar(variable)
+    return deployment.state_url

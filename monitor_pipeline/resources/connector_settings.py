@@ -18,3 +18,7 @@ class ConnectorSettings(dg.ConfigurableResource, MonitorFolders, NormalizeOption
 
     state_dir: str = setting(..., None, "where the last successful sync per administration is kept "
                              "(DeploymentSettings.state_dir)")
+    state_url: str | None = setting(None, None, "PostgreSQL URL of the sync state, instead of state_dir's files "
+                                    "(DeploymentSettings.state_url)", secret=True)
+    state_tenant: str | None = setting(None, None, "the tenant whose sync state this is (set by MonitorTenancy; "
+                                       "its own folder below state_dir, its own rows at state_url)")

@@ -8,8 +8,6 @@ the one tenant is the SPEC §2 variables. Assets, sensors and the export take on
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import PurePosixPath
-
 import dagster as dg
 
 from monitor_pipeline.resources.app4sales import App4SalesApi
@@ -63,7 +61,7 @@ class MonitorTenancy:
         settings = ConnectorSettings(**{
             **self.connector_settings.values(ConnectorSettings), **entry.settings.model_dump(),
             "customers_folder": server.customers_folder, "extra_data_folder": server.extra_data_folder,
-            "state_dir": str(PurePosixPath(self.connector_settings.state_dir) / name)})
+            "state_tenant": name})  # its own state: <state_dir>/<tenant>/, or its own scope at state_url
         return TenantResources(name, monitor_ftp, app4sales, settings)
 
 

@@ -80,7 +80,8 @@ def upsert_customers(context: dg.AssetExecutionContext, config: UpsertConfig, fr
             context.log.info(f"Syncing {len(customers):,} customers into App4Sales administration "
                              f"'{client.administration}'{' (full refresh)' if config.full_refresh else ''}")
             result = run_sync(client, customers, customer_addresses, customer_contacts, customer_dashboards,
-                              state_dir=connector_settings.state_dir, settings=settings, present_codes=present_codes,
+                              state_dir=connector_settings.state_dir, state_url=connector_settings.state_url,
+                              tenant=connector_settings.state_tenant, settings=settings, present_codes=present_codes,
                               owner=f"Dagster run {context.run.run_id} ({default_owner()})",
                               lock_timeout=connector_settings.sync_lock_timeout, log=log)
     except (SyncError, App4SalesError) as exc:
