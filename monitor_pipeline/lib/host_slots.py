@@ -229,7 +229,8 @@ class HostSlots:
 def _engine_options(url: str) -> dict:
     if sa.engine.make_url(url).get_backend_name() == "sqlite":
         return {"connect_args": {"timeout": 30.0}, "poolclass": sa.pool.NullPool}
-    return {"pool_pre_ping": True, "pool_size": 2, "max_overflow": 4}
+    return {"pool_pre_ping": True, "pool_size": 2, "max_overflow": 4, "hide_parameters": True,
+            "connect_args": {"connect_timeout": 10}}  # every wait bounded: a database that is away fails the open
 
 
 def _begin_immediate(engine: sa.Engine) -> None:

@@ -22,7 +22,7 @@ from monitor_pipeline_tests.servers.ftp import FTPTestServer
 DAGSTER = Path(sys.executable).parent / "dagster"
 CLEARED = ("MONITOR_TENANTS_FILE", "MONITOR_EXTRA_DATA_FOLDER", "MONITOR_DEACTIVATE_MISSING",
            "MONITOR_ENABLE_PRICE_DEDUPLICATION", "MONITOR_FTP_URL", "MONITOR_FTP_HOST_CONNECTIONS",
-           "MONITOR_APP4SALES_HOST_CONNECTIONS", "MONITOR_UPSERT_CONCURRENCY")
+           "MONITOR_APP4SALES_HOST_CONNECTIONS", "MONITOR_UPSERT_CONCURRENCY", "MONITOR_STATE_URL")
 
 
 def _env(tmp_path: Path, name: str, app4sales_url: str, **more: str) -> dict[str, str]:
@@ -87,13 +87,16 @@ def _overlap(a: list[float | None], b: list[float | None]) -> bool:
     return a[0] < b[1] and b[0] < a[1]
 
 
-@pytest.mark.parametrize("same_host", [True, False], ids=["one-host-limit-1", "two-hosts"])
-def test_two_runs_started_two_ways_share_one_ftp_hosts_single_slot(tmp_path, monkeypatch, ftp_server_factory,
-                                                                   sandbox, same_host):
-    """MONITOR_FTP_HOST_CONNECTIONS=1. The CLI run holds its connection for 4 s (the stability wait); the
+@pytest.mark.parametrize("same_host, backend", [(True, "sqlite"), (True, "postgresql"), (False, "sqlite")],
+                         ids=["one-host-limit-1", "one-host-limit-1-postgresql", "two-hosts"])
+def test_two_runs_started_two_ways_share_one_ftp_hosts_single_slot(request, tmp_path, monkeypatch, ftp_server_factory,
+                                                                   sandbox, same_host, backend):
+    """MONITOR_FTP_HOST_CONNECTIONS=1. The CLI run holds its connection for 5 s (the stability wait); the
     in-process run starts as soon as that connection is open. On one host the second connection waits
     for the first to close (the server never sees 2 at once) and both succeed; on two hosts (another
-    port) they are open at the same time."""
+    port) they are open at the same time. The slots are in the state folder's SQLite file, or with
+    MONITOR_STATE_URL in PostgreSQL."""
+    state = {"MONITOR_STATE_URL": request.getfixturevalue("postgres_db_url")} if backend == "postgresql" else {}
     first = ftp_server_factory("ftp")
     second = first if same_host else ftp_server_factory("ftp")
     write_customers(first.base_dir / "customers.xml", [customer_xml(f"C{i}", f"CLI {i}") for i in range(5)])
@@ -101,11 +104,12 @@ def test_two_runs_started_two_ways_share_one_ftp_hosts_single_slot(tmp_path, mon
         write_customers(second.base_dir / "customers.xml", [customer_xml(f"C{i}", f"In-process {i}") for i in range(5)])
     cli_admin, own_admin = sandbox.admin + "-cli", sandbox.admin + "-own"
     process, log = _start_cli_run(tmp_path, _env(tmp_path, "cli", sandbox.base_url(cli_admin), **_ftp_env(
-        first, MONITOR_FTP_HOST_CONNECTIONS="1", MONITOR_STABILITY_SECONDS="4")))
+        first, MONITOR_FTP_HOST_CONNECTIONS="1", MONITOR_STABILITY_SECONDS="5", **state)))
     try:
         _wait_for(lambda: first.control_connections >= 1, process, log, "connection of the CLI run")
+        started = time.monotonic()
         result, messages = _run_in_process(monkeypatch, _env(tmp_path, "own", sandbox.base_url(own_admin), **_ftp_env(
-            second, MONITOR_FTP_HOST_CONNECTIONS="1", MONITOR_STABILITY_SECONDS="0.5")))
+            second, MONITOR_FTP_HOST_CONNECTIONS="1", MONITOR_STABILITY_SECONDS="0.5", **state)))
         _finish(process, log)
     finally:
         if process.poll() is None:
@@ -114,12 +118,13 @@ def test_two_runs_started_two_ways_share_one_ftp_hosts_single_slot(tmp_path, mon
     assert {c["CustomerCode"] for c in sandbox.client(cli_admin).list_customers()} == {f"C{i}" for i in range(5)}
     assert {c["CustomerName"] for c in sandbox.client(own_admin).list_customers()} == {
         f"{'CLI' if same_host else 'In-process'} {i}" for i in range(5)}
-    waits = [m for m in messages if m.startswith("waiting for a connection slot")]
+    waits = [m for m in messages if m.startswith("waiting for a connection slot") and "MONITOR_FTP_" in m]
     if same_host:
         assert len(first.control_intervals) == 2 and first.max_control_connections == 1
         assert not _overlap(*first.control_intervals)
+        assert waits, (started, first.control_intervals, [m for m in messages if "slot" in m])
         assert waits == [f"waiting for a connection slot to 127.0.0.1:{first.port}: 1 of 1 held by run "
-                         + waits[0].split("held by run ", 1)[1]] if waits else False, messages
+                         + waits[0].split("held by run ", 1)[1]]
         assert "(customers_xml, pid " in waits[0] and "(MONITOR_FTP_HOST_CONNECTIONS=1)" in waits[0]
     else:
         assert first.max_control_connections == second.max_control_connections == 1
