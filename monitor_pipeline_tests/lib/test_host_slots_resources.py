@@ -1,0 +1,69 @@
+"""The resources take the host slots where they connect: ``MonitorFileTransport.open`` one FTP slot,
+``App4SalesApi.session`` up to the calls in flight it asks for. Outside a run's step (a sensor's look)
+a full host is one look, a transient error at once: the tick is not held up and nothing is sent."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from monitor_pipeline.app4sales.errors import App4SalesTransientError
+from monitor_pipeline.lib.host_slots import host_slots
+from monitor_pipeline.resources import App4SalesApi, MonitorFileTransport
+from monitor_pipeline.transport import TransportError
+
+
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path, monkeypatch):
+    monkeypatch.delenv("MONITOR_STATE_URL", raising=False)
+    monkeypatch.setenv("MONITOR_STATE_DIR", str(tmp_path / "state"))
+    return tmp_path / "state"
+
+
+def _transport(ftp, **kw) -> MonitorFileTransport:
+    return MonitorFileTransport(url=ftp.url, username=ftp.username, password=ftp.password, connect_timeout=5.0,
+                                read_timeout=5.0, **kw)
+
+
+def test_open_holds_one_slot_of_its_host_while_connected(ftp_server_factory, state_dir):
+    ftp = ftp_server_factory("ftp")
+    transport = _transport(ftp, host_connections=2)
+    slots = host_slots()
+    host = f"127.0.0.1:{ftp.port}"
+    with transport.open():
+        assert [n for _, n in slots.holders("ftp", host)] == [1]
+        with transport.open():
+            assert ftp.control_connections == 2 and len(slots.holders("ftp", host)) == 2
+            started = time.monotonic()
+            with pytest.raises(TransportError) as info:
+                with transport.open():
+                    pytest.fail("a third connection with MONITOR_FTP_HOST_CONNECTIONS=2")
+            assert time.monotonic() - started < 2, "outside a step: one look, no wait"
+    assert info.value.transient
+    assert "2 of 2 held by pid " in str(info.value) and "MONITOR_FTP_HOST_CONNECTIONS=2" in str(info.value)
+    assert ftp.max_control_connections == 2 and len(ftp.control_intervals) == 2, "the third never connected"
+    assert slots.holders("ftp", host) == []
+    assert (state_dir / "host_slots.sqlite").is_file()
+
+
+def test_a_local_folder_takes_no_slot(tmp_path):
+    with MonitorFileTransport(url=tmp_path.as_uri(), host_connections=1).open():
+        with MonitorFileTransport(url=tmp_path.as_uri(), host_connections=1).open():
+            pass
+
+
+def test_session_caps_calls_in_flight_at_the_slots_granted(sandbox):
+    api = App4SalesApi(url=sandbox.base_url(), username=sandbox.username, password=sandbox.password,
+                       host_connections=4)
+    assert api.slot_host == f"127.0.0.1:{sandbox.port}"
+    slots = host_slots()
+    with slots.acquire("app4sales", api.slot_host, 3, limit=4, owner="run other"):
+        with api.session(4) as client:
+            assert client.window.maximum == 1  # the one slot left
+            assert client.list_customers() == []
+        with pytest.raises(App4SalesTransientError, match="MONITOR_APP4SALES_HOST_CONNECTIONS=4"):
+            with api.session(2, minimum=2):
+                pytest.fail("2 slots granted with 1 free")
+    with api.session(8) as client:
+        assert client.window.maximum == 4
