@@ -59,14 +59,33 @@ leases = sa.Table(
 )
 
 
-class HostSlotsBusy(TimeoutError):
-    """No slot came free within the timeout; nothing was sent to the host."""
+class HostSlotsError(Exception):
+    """No slots were granted; nothing was sent to the host. Trying again later may help."""
 
-    transient = True  # another run holds the slots: trying again later helps
+    transient = True
+
+
+class HostSlotsBusy(HostSlotsError, TimeoutError):
+    """No slot came free within the timeout (other runs hold them)."""
 
     def __init__(self, message: str, *, kind: str, host: str, limit: int, holders: list[tuple[str, int]]):
         super().__init__(message)
         self.kind, self.host, self.limit, self.holders = kind, host, limit, holders
+
+
+class HostSlotsUnavailable(HostSlotsError):
+    """The slots' database could not be used (unreachable, locked for too long)."""
+
+
+@contextmanager
+def _database(what: str) -> Iterator[None]:
+    try:
+        yield
+    except sa.exc.SQLAlchemyError as exc:
+        cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        raise HostSlotsUnavailable(f"the database of the connection slots could not be used to {what}: "
+                                   f"{type(getattr(exc, 'orig', None) or exc).__name__}: "
+                                   f"{cause[0] if cause else ''}. Nothing was sent") from None
 
 
 @dataclass(frozen=True)
@@ -127,7 +146,7 @@ class HostSlots:
             yield grant.slots
         finally:
             stop.set()
-            renewer.join(self.lease)
+            renewer.join(min(self.lease, 10.0))
             self.release(grant)
 
     def take(self, kind: str, host: str, wanted: int, *, limit: int, minimum: int = 1, timeout: float = WAIT_SECONDS,
@@ -142,7 +161,8 @@ class HostSlots:
         deadline = time.monotonic() + max(0.0, timeout)
         told = False
         while True:
-            granted, holders = self._try_take(kind, host, wanted, minimum, limit, owner)
+            with _database(f"take a slot of {host}"):
+                granted, holders = self._try_take(kind, host, wanted, minimum, limit, owner)
             if granted:
                 return granted
             held = sum(slots for _, slots in holders)
@@ -160,8 +180,13 @@ class HostSlots:
             time.sleep(min(self.poll, left))
 
     def release(self, grant: Grant) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(sa.delete(leases).where(leases.c.lease_id == grant.lease_id))
+        """Give the slots back (a database that is away: logged, the lease then expires by itself)."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(sa.delete(leases).where(leases.c.lease_id == grant.lease_id))
+        except sa.exc.SQLAlchemyError as exc:
+            _log.warning(f"could not release the connection slots of {grant.host} ({exc.__class__.__name__}); "
+                         f"they are free again when the lease expires, within {self.lease:g} s")
 
     def holders(self, kind: str, host: str) -> list[tuple[str, int]]:
         """(owner, slots) of the live leases on ``host``."""
@@ -261,7 +286,12 @@ def deployment_url() -> str:
 
     deployment = DeploymentSettings.from_env()
     state_url = getattr(deployment, "state_url", None)
-    return state_url if state_url else sqlite_url(deployment.state_folder())
+    if not state_url:
+        return sqlite_url(deployment.state_folder())
+    url = sa.make_url(state_url)
+    if url.drivername == "postgresql":  # SQLAlchemy 2.1's default driver is psycopg 3; the project has psycopg2
+        url = url.set(drivername="postgresql+psycopg2")
+    return url.render_as_string(hide_password=False)
 
 
 _shared: dict[tuple[str, int], HostSlots] = {}
@@ -274,7 +304,8 @@ def host_slots(url: str | None = None) -> HostSlots:
     key = (url, os.getpid())  # a forked child opens its own engine
     with _shared_lock:
         if key not in _shared:
-            _shared[key] = HostSlots(url)
+            with _database("create its table"):
+                _shared[key] = HostSlots(url)
         return _shared[key]
 
 

@@ -37,7 +37,7 @@ class App4SalesApi(dg.ConfigurableResource, App4SalesSettings):
                     timeout=timeout, owner=host_slots.owner_of(step),
                     setting=variable_of(App4SalesSettings, "host_connections"),
                     on_wait=step.log.info if step is not None else None))
-            except host_slots.HostSlotsBusy as exc:
+            except host_slots.HostSlotsError as exc:
                 raise App4SalesTransientError("connection slots", None, str(exc)) from None
             with self.client(max_in_flight=granted, logger=logger) as client:
                 yield client

@@ -55,6 +55,6 @@ def host_slot(config: TransportConfig, wait: float | None = None) -> Iterator[No
             stack.enter_context(host_slots.host_slots().acquire(
                 "ftp", host, 1, limit=config.host_connections, timeout=timeout, owner=host_slots.owner_of(step),
                 setting=variable_of(TransportConfig, "host_connections"), on_wait=step.log.info if step is not None else None))
-        except host_slots.HostSlotsBusy as exc:
+        except host_slots.HostSlotsError as exc:
             raise TransientTransportError(f"{config.describe()}: {exc}") from None
         yield

@@ -92,3 +92,21 @@ def test_a_tenants_server_may_set_its_hosts_ftp_limit(tmp_path, monkeypatch):
     assert (south.monitor_ftp.host_connections, south.monitor_ftp.transport_config().slot_host) == (2, "ftp.south:22")
     assert north.app4sales.slot_host == south.app4sales.slot_host == "a4s.example:443"  # one host, one count
     assert north.app4sales.host_connections == 4
+
+
+def test_a_slots_database_that_is_away_is_a_transient_error_before_any_connection(ftp_server_factory, monkeypatch):
+    """MONITOR_STATE_URL naming a PostgreSQL where nothing listens: open() fails at once with a transient
+    TransportError (a sensor skips its tick), the FTP server saw no connection, no password is shown."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("MONITOR_STATE_URL", f"postgresql://slots:Pw-n0t-shown@127.0.0.1:{port}/state")
+    ftp = ftp_server_factory("ftp")
+    with pytest.raises(TransportError) as info:
+        with _transport(ftp).open():
+            pytest.fail("connected without a slot")
+    message = str(info.value)
+    assert info.value.transient and "database of the connection slots could not be used" in message
+    assert "Pw-n0t-shown" not in message and ftp.control_intervals == []
