@@ -158,7 +158,7 @@ class TransportConfig(Settings):
     retry_attempts: int = setting(4, None, "tries of each connect and transfer, reconnecting", ge=1)
     host_connections: int = setting(2, "MONITOR_FTP_HOST_CONNECTIONS", "connections at most to the file server's "
                                     "host:port at once, over all runs and tenants (lib/host_slots.py)",
-                                    ge=1, le=64, tenant=True)
+                                    ge=1, le=64)  # not per tenant: tenants sharing a host share its limit
 
     @model_validator(mode="before")
     @classmethod

@@ -69,29 +69,37 @@ def test_session_caps_calls_in_flight_at_the_slots_granted(sandbox):
         assert client.window.maximum == 4
 
 
-def test_a_tenants_server_may_set_its_hosts_ftp_limit(tmp_path, monkeypatch):
-    """``monitor: host_connections`` in the tenants file (MONITOR_FTP_HOST_CONNECTIONS for that tenant's
-    server); the App4Sales limit is the deployment's."""
+def test_the_limits_are_the_deployments_for_every_tenant(tmp_path, monkeypatch):
+    """MONITOR_FTP_HOST_CONNECTIONS and MONITOR_APP4SALES_HOST_CONNECTIONS hold for every tenant (a
+    limit of a host, not of a tenant: tenants on one host share it); a tenants file cannot set them."""
+    from monitor_pipeline.errors import ConfigError
     from monitor_pipeline.resources import ConnectorSettings
     from monitor_pipeline.resources.tenancy import MonitorTenancy
+    from monitor_pipeline.tenants import load_tenants
 
     path = tmp_path / "tenants.yaml"
     path.write_text("tenants:\n"
                     "  - name: north\n"
-                    "    monitor: {url: 'ftp://ftp.north:2121/m', host_connections: 1, password_env: NORTH_PW}\n"
+                    "    monitor: {url: 'ftp://ftp.north:2121/m', password_env: NORTH_PW}\n"
                     "    app4sales: {url: 'https://a4s.example/ADM/api/app4sales/', username: u, password_env: NORTH_PW}\n"
                     "  - name: south\n"
                     "    monitor: {url: 'sftp://ftp.south/m', password_env: NORTH_PW}\n"
                     "    app4sales: {url: 'https://a4s.example:443/SOUTH/api/app4sales/', username: u, "
                     "password_env: NORTH_PW}\n", encoding="utf-8")
     monkeypatch.setenv("NORTH_PW", "pw")
-    tenancy = MonitorTenancy(MonitorFileTransport(), App4SalesApi(), ConnectorSettings(state_dir=str(tmp_path)),
-                             str(path))
+    monkeypatch.setenv("MONITOR_FTP_HOST_CONNECTIONS", "1")
+    monkeypatch.setenv("MONITOR_APP4SALES_HOST_CONNECTIONS", "3")
+    tenancy = MonitorTenancy(MonitorFileTransport.from_env(), App4SalesApi.from_env(),
+                             ConnectorSettings(state_dir=str(tmp_path)), str(path))
     north, south = tenancy.for_tenant("north"), tenancy.for_tenant("south")
     assert (north.monitor_ftp.host_connections, north.monitor_ftp.transport_config().slot_host) == (1, "ftp.north:2121")
-    assert (south.monitor_ftp.host_connections, south.monitor_ftp.transport_config().slot_host) == (2, "ftp.south:22")
+    assert (south.monitor_ftp.host_connections, south.monitor_ftp.transport_config().slot_host) == (1, "ftp.south:22")
     assert north.app4sales.slot_host == south.app4sales.slot_host == "a4s.example:443"  # one host, one count
-    assert north.app4sales.host_connections == 4
+    assert north.app4sales.host_connections == south.app4sales.host_connections == 3
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(path.read_text().replace("password_env: NORTH_PW}", "password_env: NORTH_PW, host_connections: 4}", 1))
+    with pytest.raises(ConfigError, match="host_connections"):
+        load_tenants(bad)
 
 
 def test_a_slots_database_that_is_away_is_a_transient_error_before_any_connection(ftp_server_factory, monkeypatch):
