@@ -7,6 +7,7 @@ Dagster resources inherit these models and the tenants file takes the fields mar
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import model_validator
 
@@ -37,6 +38,8 @@ class App4SalesSettings(Settings):
                                     "connect to last byte (a trickling answer is a timeout)", gt=0, unit=" s")
     retry_attempts: int = setting(5, None, "tries of each call (transient failures only)", ge=1, le=20)
     retry_backoff_seconds: float = setting(0.5, None, "first wait between tries; doubles each time", ge=0)
+    host_connections: int = setting(4, "MONITOR_APP4SALES_HOST_CONNECTIONS", "calls in flight at most to the App4Sales "
+                                    "host:port at once, over all runs and tenants (lib/host_slots.py)", ge=1, le=64)
 
     @model_validator(mode="before")
     @classmethod
@@ -62,6 +65,14 @@ class App4SalesSettings(Settings):
             if not getattr(self, name):
                 raise ConfigError(f"{self.variables()[name]} is not set (required with {self.variables()['url']})")
         return self
+
+    @property
+    def slot_host(self) -> str:
+        """``host:port`` of the API, whose connection slots the calls take."""
+        parts = urlsplit(self.url.strip())
+        host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
     def client(self, *, max_in_flight: int = 1, logger: Any = None) -> App4SalesClient:
         """A new client (its own connection pool) with at most ``max_in_flight`` calls open at once; use it

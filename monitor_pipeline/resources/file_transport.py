@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import dagster as dg
 
+from monitor_pipeline.lib import host_slots
+from monitor_pipeline.lib.settings import variable_of
 from monitor_pipeline.transport import Transport, TransportConfig, open_transport
+from monitor_pipeline.transport.errors import TransientTransportError
 
 
 class MonitorFileTransport(dg.ConfigurableResource, TransportConfig):
@@ -26,7 +29,32 @@ class MonitorFileTransport(dg.ConfigurableResource, TransportConfig):
         return self.transport_config().describe()
 
     @contextmanager
-    def open(self) -> Iterator[Transport]:
-        """A connected transport, closed on exit."""
-        with open_transport(self.transport_config()) as transport:
-            yield transport
+    def open(self, *, slot_wait: float | None = None) -> Iterator[Transport]:
+        """A connected transport, closed on exit, holding one of the host's connection slots
+        (``MONITOR_FTP_HOST_CONNECTIONS``, :mod:`monitor_pipeline.lib.host_slots`) while it is open; a local
+        folder takes none. ``slot_wait``: how long to wait for a slot (default: 300 s in a run's step;
+        outside one, e.g. a sensor's look, one look only). No free slot in time: a transient
+        ``TransportError`` saying who holds them, before anything was sent."""
+        config = self.transport_config()
+        with host_slot(config, slot_wait):
+            with open_transport(config) as transport:
+                yield transport
+
+
+@contextmanager
+def host_slot(config: TransportConfig, wait: float | None = None) -> Iterator[None]:
+    """One connection slot of ``config``'s host for the ``with`` (none for a local folder)."""
+    host = config.slot_host
+    if host is None:
+        yield
+        return
+    step = host_slots.step_context()
+    timeout = wait if wait is not None else (host_slots.WAIT_SECONDS if step is not None else 0.0)
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(host_slots.host_slots().acquire(
+                "ftp", host, 1, limit=config.host_connections, timeout=timeout, owner=host_slots.owner_of(step),
+                setting=variable_of(TransportConfig, "host_connections"), on_wait=step.log.info if step is not None else None))
+        except host_slots.HostSlotsError as exc:
+            raise TransientTransportError(f"{config.describe()}: {exc}") from None
+        yield

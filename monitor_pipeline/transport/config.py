@@ -156,6 +156,9 @@ class TransportConfig(Settings):
     rate_window: float = setting(DEFAULT_RATE_WINDOW, "MONITOR_FTP_RATE_WINDOW", "seconds the minimum rate is "
                                  "averaged over", gt=0, unit=" s")
     retry_attempts: int = setting(4, None, "tries of each connect and transfer, reconnecting", ge=1)
+    host_connections: int = setting(2, "MONITOR_FTP_HOST_CONNECTIONS", "connections at most to the file server's "
+                                    "host:port at once, over all runs and tenants (lib/host_slots.py)",
+                                    ge=1, le=64)  # not per tenant: tenants sharing a host share its limit
 
     @model_validator(mode="before")
     @classmethod
@@ -198,6 +201,14 @@ class TransportConfig(Settings):
         if isinstance(self.host_key, str) and self.host_key and not _PINNED_KEY.match(self.host_key.strip()):
             raise ConfigError(f"MONITOR_SFTP_HOST_KEY={self.host_key!r} is not an OpenSSH SHA256 fingerprint "
                               "(expected SHA256: followed by 43 base64 characters, as `ssh-keygen -lf` prints it)")
+
+    @property
+    def slot_host(self) -> str | None:
+        """``host:port`` whose connection slots a connection takes (None: a local folder takes none)."""
+        p = self.parsed
+        if p.scheme == "file":
+            return None
+        return f"[{p.host}]:{p.port}" if ":" in p.host else f"{p.host}:{p.port}"
 
     def describe(self) -> str:
         """``sftp://user@host:2222/base`` — never the password."""

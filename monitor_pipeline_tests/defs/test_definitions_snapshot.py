@@ -7,14 +7,14 @@ import dagster as dg
 
 from monitor_pipeline.definitions import build_defs
 
-ASSETS = {  # asset → (group, pool of its step)
-    "customers_xml": ("customer_sync", "monitor_ftp"),
-    "customers": ("customer_sync", "monitor_ftp"),
-    "customer_addresses": ("customer_sync", "monitor_ftp"),
-    "customer_contacts": ("customer_sync", "monitor_ftp"),
-    "customer_dashboards": ("customer_sync", "monitor_ftp"),
-    "customer_rejections": ("customer_sync", "monitor_ftp"),
-    "customer_upsert_batches": ("customer_sync", "app4sales"),
+ASSETS = {  # asset → (group, pool of its step: none, the host slots limit connections, lib/host_slots.py)
+    "customers_xml": ("customer_sync", None),
+    "customers": ("customer_sync", None),
+    "customer_addresses": ("customer_sync", None),
+    "customer_contacts": ("customer_sync", None),
+    "customer_dashboards": ("customer_sync", None),
+    "customer_rejections": ("customer_sync", None),
+    "customer_upsert_batches": ("customer_sync", None),
 }
 CHECKS = {
     ("customers", "no_duplicate_customer_code"), ("customers", "no_rejected_customers"),

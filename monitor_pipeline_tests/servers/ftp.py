@@ -6,6 +6,7 @@ import errno
 import os
 import queue
 import threading
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -110,6 +111,9 @@ class FTPTestServer:
     data_connections_tls: list[bool] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)  # every command the server received, in order
     arguments: list[tuple[str, str]] = field(default_factory=list)  # (command, argument); PASS masked
+    # control connections: (opened, closed) on the server's time.monotonic(); closed None while open
+    control_intervals: list[list[float | None]] = field(default_factory=list)
+    max_control_connections: int = 0  # most control connections open at the same time
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
     _calls: queue.Queue = field(default_factory=queue.Queue, repr=False)
@@ -124,6 +128,11 @@ class FTPTestServer:
     def count(self, command: str) -> int:
         """How often the server received ``command`` (e.g. ``STOR``: uploads, counted on the server side)."""
         return self.commands.count(command.upper())
+
+    @property
+    def control_connections(self) -> int:
+        """Control connections open right now."""
+        return sum(1 for _, closed in self.control_intervals if closed is None)
 
     def call_in_server(self, fn: Callable[[], None], timeout: float = 5.0) -> None:
         done = threading.Event()
@@ -208,6 +217,18 @@ def start_ftp_server(root: Path, *, kind: str = "ftp", port: int = 0, base: str 
     base_handler = TLS_FTPHandler if tls else FTPHandler
 
     class Handler(base_handler):
+        def on_connect(self):
+            self._interval = [time.monotonic(), None]
+            state.control_intervals.append(self._interval)
+            state.max_control_connections = max(state.max_control_connections, state.control_connections)
+            return super().on_connect()
+
+        def close(self):
+            interval = getattr(self, "_interval", None)
+            if interval is not None and interval[1] is None:
+                interval[1] = time.monotonic()
+            return super().close()
+
         def pre_process_command(self, line, cmd, arg):
             state.commands.append(cmd)
             state.arguments.append((cmd, "***" if cmd == "PASS" else arg))

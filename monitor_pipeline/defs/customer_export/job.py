@@ -79,7 +79,7 @@ def export_new_customer_op(
         server = ""
     context.log.info(f"Exporting new customer {guid} (feed sequence {config.sequence}) to {server or 'Monitor'}")
     secrets = [monitor_ftp.password, app4sales.password]
-    with app4sales.client() as client:
+    with app4sales.session() as client:  # one of the App4Sales host's connection slots; the upload takes an FTP one
         try:
             result = export_new_customer(
                 client, monitor_ftp.open, guid, config.xml,

@@ -18,7 +18,6 @@ import dagster as dg
 from monitor_pipeline.customers import CustomersXmlError, ExtraDataError, NormalizeSettings, normalize_customers
 from monitor_pipeline.customers.settings import NormalizeOptions
 from monitor_pipeline.resources.connector_settings import ConnectorSettings
-from monitor_pipeline.defs.customer_sync.customers_xml import FTP_POOL
 from monitor_pipeline.defs.customer_sync.frame_metadata import TABLE_BYTES, TABLE_ROWS, frame_checks, log_rows, preview
 from monitor_pipeline.defs.customer_sync.frames_reuse import input_key, reusable_frames
 from monitor_pipeline.transport.fetch import server_location, sha256_of
@@ -93,7 +92,6 @@ def build_customer_frames(partitions_def: dg.PartitionsDefinition | None = None)
         check_specs=CHECKS,
         can_subset=False,
         partitions_def=partitions_def,
-        pool=FTP_POOL,
     )
     def customer_frames(context: dg.AssetExecutionContext, config: FramesConfig, customers_xml: StoredFile,
                         tenancy: dg.ResourceParam[MonitorTenancy], monitor_storage: dg.ResourceParam[MonitorStorage]):

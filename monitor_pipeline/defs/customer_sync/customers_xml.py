@@ -19,7 +19,6 @@ from monitor_pipeline.resources.tenancy import MonitorTenancy
 from monitor_pipeline.transport import TransportError
 
 GROUP = "customer_sync"
-FTP_POOL = "monitor_ftp"
 
 
 def build_customers_xml(partitions_def: dg.PartitionsDefinition | None = None) -> dg.AssetsDefinition:
@@ -29,7 +28,6 @@ def build_customers_xml(partitions_def: dg.PartitionsDefinition | None = None) -
         kinds={"xml", "ftp"},
         io_manager_key="monitor_storage",
         partitions_def=partitions_def,
-        pool=FTP_POOL,
         description="customers.xml from MONITOR_FTP_URL / MONITOR_CUSTOMERS_FOLDER, byte for byte, once it has "
                     "stopped changing.",
     )

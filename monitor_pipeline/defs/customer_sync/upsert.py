@@ -22,7 +22,6 @@ from monitor_pipeline.resources.connector_settings import ConnectorSettings
 from monitor_pipeline.resources.tenancy import MonitorTenancy
 
 GROUP = "customer_sync"
-APP4SALES_POOL = "app4sales"
 
 
 class UpsertConfig(dg.Config):
@@ -36,7 +35,6 @@ def build_customer_upsert_batches(partitions_def: dg.PartitionsDefinition | None
         group_name=GROUP,
         kinds={"app4sales", "http"},
         partitions_def=partitions_def,
-        pool=APP4SALES_POOL,
         freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26), warn_window=timedelta(hours=2)),
         description="Customers upserted into App4Sales in batches of MONITOR_BATCH_SIZE: only new, changed or "
                     "inactive ones (reactivated), scripts BeforeUpdateCustomers/UpdateCustomers around them.",
@@ -56,6 +54,16 @@ def build_customer_upsert_batches(partitions_def: dg.PartitionsDefinition | None
     return customer_upsert_batches
 
 
+def granted_concurrency(settings: SyncSettings, granted: int, log) -> SyncSettings:
+    """``settings`` with the batches in flight capped at the connection slots granted."""
+    if granted >= settings.upsert_concurrency:
+        return settings
+    log.info(f"{granted} batches in flight at most, not {settings.upsert_concurrency} (MONITOR_UPSERT_CONCURRENCY): "
+             f"the connection slots of the App4Sales host this run was granted (MONITOR_APP4SALES_HOST_CONNECTIONS, "
+             "shared by every run on that host)")
+    return settings.model_copy(update={"upsert_concurrency": granted})
+
+
 def upsert_customers(context: dg.AssetExecutionContext, config: UpsertConfig, frames: tuple[pd.DataFrame, ...],
                      app4sales: App4SalesApi, connector_settings: ConnectorSettings,
                      present_codes: list[str] = ()) -> dg.MaterializeResult:
@@ -64,7 +72,11 @@ def upsert_customers(context: dg.AssetExecutionContext, config: UpsertConfig, fr
 
     log = LogRelay(context.log)  # the client's and the sync's worker threads write the run log through it
     try:
-        with app4sales.client(max_in_flight=settings.upsert_concurrency, logger=log) as client:
+        # min(MONITOR_UPSERT_CONCURRENCY, MONITOR_APP4SALES_HOST_CONNECTIONS) of the host's slots, at least
+        # one, waited for as long as the administration's lock; the batches in flight are capped at the grant
+        with app4sales.session(settings.upsert_concurrency, slot_wait=connector_settings.sync_lock_timeout,
+                               logger=log) as client:
+            settings = granted_concurrency(settings, client.window.maximum, context.log)
             context.log.info(f"Syncing {len(customers):,} customers into App4Sales administration "
                              f"'{client.administration}'{' (full refresh)' if config.full_refresh else ''}")
             result = run_sync(client, customers, customer_addresses, customer_contacts, customer_dashboards,

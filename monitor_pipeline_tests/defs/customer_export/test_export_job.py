@@ -370,8 +370,8 @@ class _ForcedCodeApi(App4SalesApi):
 
     forced_code: str
 
-    def client(self):
-        client = super().client()
+    def client(self, **kw):
+        client = super().client(**kw)
         forced = self.forced_code
         client.customer_code = lambda guid: forced
         return client
