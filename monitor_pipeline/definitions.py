@@ -25,7 +25,7 @@ def build_defs() -> dg.Definitions:
     resources = build_resources(deployment)
     return dg.Definitions.merge(
         customer_sync_definitions(deployment, tenants, partitions, app4sales_url=resources["app4sales"].url),
-        customer_export_definitions(tenants, partitions),
+        customer_export_definitions(tenants, partitions, deployment),
         dg.Definitions(resources=resources),
     )
 

@@ -47,6 +47,11 @@ class DeploymentSettings(Settings):
                                            "one tenant's server (tenants are looked at all at once, one attempt "
                                            "each; one that does not answer is named and looked at later)",
                                            ge=1, le=40, unit=" s")
+    step_retries: int = setting(2, "MONITOR_STEP_RETRIES", "times a step that failed transiently (server away, "
+                                "App4Sales 5xx/429 after its own tries) is run again; 0: never "
+                                "(monitor_pipeline/defs/retries.py)", ge=0, le=10)
+    step_retry_delay: float = setting(60.0, "MONITOR_STEP_RETRY_DELAY", "seconds before a step's first retry; "
+                                      "the next wait 3 times that, then 7 times (exponential)", ge=0, le=3600, unit=" s")
 
     @field_validator("state_url")
     @classmethod

@@ -28,3 +28,11 @@ def pytest_runtest_makereport(item, call):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
         report.outcome = "failed"
         report.longrepr = f"skipped in CI (CI=true), which counts as a failure: {reason}"
+
+
+@pytest.fixture(autouse=True)
+def _one_try_per_step(monkeypatch):
+    """Each test sees one try per step (``MONITOR_STEP_RETRIES=0``): a test of a failing run asserts what one
+    try does, without Dagster's minutes-long retry delays. The step retries have their own tests
+    (``defs/test_step_retries.py``), which set the variables themselves."""
+    monkeypatch.setenv("MONITOR_STEP_RETRIES", "0")

@@ -126,15 +126,21 @@ class DeactivationRefusedError(SyncError):
 
 
 class SyncLockedError(SyncError):
-    """Another run holds the administration's lock and did not give it back within ``lock_timeout``."""
+    """Another run holds the administration's lock and did not give it back within ``lock_timeout``; trying
+    again later may work (the step's retry, :mod:`monitor_pipeline.defs.retries`)."""
+
+    transient = True
 
 
 class SyncInterruptedError(SyncError):
-    """App4Sales failed mid-run (after the client's retries). Confirmed batches are in the state; re-run."""
+    """App4Sales failed mid-run (after the client's retries). Confirmed batches are in the state; re-run.
+    ``transient``: the cause's (a 503 or a timeout is, a rejected batch is not)."""
 
-    def __init__(self, message: str, result: "SyncResult"):
+    def __init__(self, message: str, result: "SyncResult", *, transient: bool | None = None):
         super().__init__(message)
         self.result = result
+        if transient is not None:
+            self.transient = transient
 
 
 class SyncStateError(SyncInterruptedError):
@@ -520,7 +526,8 @@ def run_sync(client: SyncClient, customers: pd.DataFrame, addresses: pd.DataFram
         raise SyncLockedError(f"App4Sales administration {administration}: {exc}") from None
     except StateLockLostError as exc:
         finish()
-        raise SyncInterruptedError(f"App4Sales sync of {administration} stopped: {exc}", result) from None
+        raise SyncInterruptedError(f"App4Sales sync of {administration} stopped: {exc}", result,
+                                   transient=True) from None
     except StateStoreError as exc:
         finish()
         raise SyncStateError(f"App4Sales sync of {administration} stopped: {exc}", result) from None
@@ -581,7 +588,8 @@ def _locked_sync(client: SyncClient, customers, addresses, contacts, dashboards,
         remaining = len(plan.to_send) - confirmed - len(result.failures)
         raise SyncInterruptedError(
             f"App4Sales sync of {administration} stopped while {stage}: {exc}. {confirmed} customers "
-            f"confirmed and recorded; re-run to send the remaining {remaining}.", result) from exc
+            f"confirmed and recorded; re-run to send the remaining {remaining}.", result,
+            transient=bool(exc.transient)) from exc
 
 
 def _send_batches(client: SyncClient, batches: list[range], plan: SyncPlan, state: AnyState,

@@ -264,8 +264,3 @@ class TenantLooks:
                         "next_look": datetime.fromtimestamp(now + wait_for, timezone.utc).isoformat(timespec="seconds")}
         what = "failed" if permanent else "unreachable"
         return f"{label}{failure} — {what} {_times(failures)} in a row, next look in {in_words(wait_for)}"
-
-
-def capped(value: float, seconds: float) -> float:
-    """A timeout of a sensor's look: the setting, but never past the look's deadline."""
-    return min(float(value), float(seconds))

@@ -73,11 +73,14 @@ class ExportCollisionError(Exception):
 
 class ExportError(Exception):
     """The export failed. ``stage``: lookup, validate, collision, upload or report; ``posted``: the error
-    reached App4Sales."""
+    reached App4Sales; ``transient``: trying the whole export again later may work (the upload's server was
+    away; the result could not be posted, and a retry finds the same bytes there and posts it)."""
 
     def __init__(self, message: str, *, stage: str, customer_guid: str, customer_code: str | None = None,
-                 posted: bool = False, post_error: str | None = None, cause: BaseException | None = None):
+                 posted: bool = False, post_error: str | None = None, cause: BaseException | None = None,
+                 transient: bool = False):
         super().__init__(message)
+        self.transient = transient
         self.message = message
         self.stage = stage
         self.customer_guid = customer_guid
@@ -176,6 +179,7 @@ def export_new_customer(
     server: str = "",
     secrets: Sequence[str | None] = (),
     log: Callable[[str], None] | None = None,
+    report_transient: bool = True,
 ) -> ExportResult:
     """Export one customer; return what was done, or post the error and raise ``ExportError``.
 
@@ -183,6 +187,9 @@ def export_new_customer(
     ``MonitorFileTransport.open``); every upload attempt opens a fresh connection.
     ``retry_attempts`` counts upload attempts in all (≥ 1); only ``TransportError`` with
     ``transient=True`` is retried, waiting ``retry_backoff_seconds * 2**n`` (capped) in between.
+    ``report_transient=False``: an upload that still fails transiently after them raises
+    ``ExportError(transient=True)`` *without* posting the error (the caller will try the export again
+    later: a Dagster retry, :mod:`monitor_pipeline.defs.retries`); App4Sales hears only the final outcome.
     """
     say = log or (lambda message: None)
     where = f" on {server}" if server else ""
@@ -243,6 +250,11 @@ def export_new_customer(
         raise fail("collision", f"Customer {guid} ({code}) not exported: {exc}", code=code, cause=exc) from exc
     except Exception as exc:  # noqa: BLE001 - every upload failure is reported with its details
         tries = f" after {attempts} attempts" if attempts > 1 else ""
+        if transient(exc) and not report_transient:
+            raise ExportError(redact(f"Upload of {path}{where} failed{tries}: {describe_exception(exc, secrets)}; "
+                                     "not reported to App4Sales yet (the export will be tried again)", *secrets),
+                              stage="upload", customer_guid=guid, customer_code=code, cause=exc,
+                              transient=True) from exc
         raise fail("upload", f"Upload of {path}{where} failed{tries}: {describe_exception(exc, secrets)}",
                    code=code, cause=exc) from exc
     if not uploaded:
@@ -257,7 +269,8 @@ def export_new_customer(
         raise ExportError(
             redact(f"{path} {done}{where}, but reporting {message} to App4Sales failed: "
                    f"{describe_exception(exc, secrets)}", *secrets),
-            stage="report", customer_guid=guid, customer_code=code, cause=exc) from exc
+            stage="report", customer_guid=guid, customer_code=code, cause=exc,
+            transient=bool(getattr(exc, "transient", False)) or isinstance(exc, OSError)) from exc
     return ExportResult(customer_guid=guid, customer_code=code, remote_path=path, bytes=len(data),
                         sha256=hashlib.sha256(data).hexdigest(), message=message, attempts=attempts,
                         uploaded=uploaded)

@@ -20,6 +20,16 @@ class App4SalesApi(dg.ConfigurableResource, App4SalesSettings):
     their variables); ``session()`` opens a client that holds connection slots of the host, ``client()`` one
     that holds none (a sensor's look). The password comes in through ``EnvVar``."""
 
+    def one_attempt(self, seconds: float | None = None) -> App4SalesApi:
+        """This administration with one try of each call: for a caller that retries itself (a sensor's look,
+        whose next tick is the retry), so that retries never nest. ``seconds``: every timeout no longer
+        than that."""
+        values = {**self.values(App4SalesSettings), "retry_attempts": 1}
+        if seconds is not None:
+            values.update({name: min(float(getattr(self, name)), seconds)
+                           for name in ("connect_timeout", "read_timeout", "answer_timeout")})
+        return App4SalesApi(**values)
+
     @contextmanager
     def session(self, max_in_flight: int = 1, *, minimum: int = 1, slot_wait: float | None = None,
                 logger: Any = None) -> Iterator[App4SalesClient]:

@@ -28,6 +28,16 @@ class MonitorFileTransport(dg.ConfigurableResource, TransportConfig):
     def description(self) -> str:
         return self.transport_config().describe()
 
+    def one_attempt(self, seconds: float | None = None) -> MonitorFileTransport:
+        """This server with one try of each connect and transfer: for a caller that retries itself (a sensor's
+        look, whose next tick is the retry; each upload attempt of the export, :mod:`monitor_pipeline.defs.retries`),
+        so that retries never nest. ``seconds``: connect and read timeouts no longer than that."""
+        values = {**self.values(TransportConfig), "retry_attempts": 1}
+        if seconds is not None:
+            values.update(connect_timeout=min(self.connect_timeout, seconds),
+                          read_timeout=min(self.read_timeout, seconds))
+        return MonitorFileTransport(**values)
+
     @contextmanager
     def open(self, *, slot_wait: float | None = None) -> Iterator[Transport]:
         """A connected transport, closed on exit, holding one of the host's connection slots

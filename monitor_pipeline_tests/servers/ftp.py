@@ -114,6 +114,10 @@ class FTPTestServer:
     # control connections: (opened, closed) on the server's time.monotonic(); closed None while open
     control_intervals: list[list[float | None]] = field(default_factory=list)
     max_control_connections: int = 0  # most control connections open at the same time
+    # the next ``refusing`` connections are greeted "421 Service not available" and closed (a server that is
+    # away, or full); ``refused`` counts those
+    refusing: int = 0
+    refused: int = 0
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
     _calls: queue.Queue = field(default_factory=queue.Queue, repr=False)
@@ -218,6 +222,11 @@ def start_ftp_server(root: Path, *, kind: str = "ftp", port: int = 0, base: str 
 
     class Handler(base_handler):
         def on_connect(self):
+            if state.refusing > 0:
+                state.refusing -= 1
+                state.refused += 1
+                self.respond("421 Service not available, closing control connection.")
+                return self.close_when_done()
             self._interval = [time.monotonic(), None]
             state.control_intervals.append(self._interval)
             state.max_control_connections = max(state.max_control_connections, state.control_connections)

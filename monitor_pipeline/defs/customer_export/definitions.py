@@ -9,10 +9,13 @@ import dagster as dg
 
 from monitor_pipeline.defs.customer_export.job import build_export_new_customer_job
 from monitor_pipeline.defs.customer_export.sensor import new_customer_sensor_from_env
+from monitor_pipeline.defs.retries import step_retry_policy
+from monitor_pipeline.deployment import DeploymentSettings
 from monitor_pipeline.tenants import Tenant
 
 
-def customer_export_definitions(tenants: Mapping[str, Tenant] | None,
-                                partitions: dg.PartitionsDefinition | None) -> dg.Definitions:
-    return dg.Definitions(jobs=[build_export_new_customer_job(partitions)],
+def customer_export_definitions(tenants: Mapping[str, Tenant] | None, partitions: dg.PartitionsDefinition | None,
+                                deployment: DeploymentSettings | None = None) -> dg.Definitions:
+    policy = step_retry_policy(deployment or DeploymentSettings.from_env())
+    return dg.Definitions(jobs=[build_export_new_customer_job(partitions, policy)],
                           sensors=[new_customer_sensor_from_env(tenants=tenants)])

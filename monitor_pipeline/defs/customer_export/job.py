@@ -11,10 +11,12 @@ succeeded (e.g. its result post failed) finds the same bytes there, uploads noth
 SUCCESS; another file under that name (other bytes, or the name in another case) fails the run
 with stage ``collision`` and is left as it is.
 
-Transient transfer failures are retried inside the op: the transport retries each connect/upload
-(4 tries, reconnecting), and the export retries the whole upload on a fresh connection
-(``retry_attempts``, default 3, backoff 2 s doubling) — not with a Dagster ``RetryPolicy``: a
-Dagster retry would come after the error had already been posted to App4Sales.
+Retries (:mod:`monitor_pipeline.defs.retries`): inside the op, ``retry_attempts`` (4) upload attempts,
+each on a fresh connection of one try (``MonitorFileTransport.one_attempt``: the transport does not retry
+again inside them), backoff 2 s doubling. An upload still failing transiently after them, or a result that
+could not be posted, fails the step with ``allow_retries=True``: Dagster runs it again after
+``MONITOR_STEP_RETRY_DELAY`` (60 s), at most ``MONITOR_STEP_RETRIES`` (2) times. The error is posted to
+App4Sales only by the last try, so App4Sales hears one outcome, not an error followed by a success.
 """
 
 # No ``from __future__ import annotations``: Dagster reads the op's annotations at decoration time.
@@ -22,6 +24,7 @@ import dagster as dg
 from pydantic import Field
 
 from monitor_pipeline.export import ExportError, export_new_customer
+from monitor_pipeline.defs.retries import retries_left
 from monitor_pipeline.resources.tenancy import MonitorTenancy
 
 EXPORT_OP_NAME = "export_new_customer"
@@ -35,9 +38,9 @@ class ExportNewCustomerConfig(dg.Config):
     customer_guid: str = Field(description="CustomerGuid of the new customer")
     sequence: int = Field(default=0, description="Sequence of the feed item (informational)")
     xml: str = Field(description="the customer's XML exactly as the feed gave it; uploaded unchanged")
-    retry_attempts: int = Field(default=3, ge=1, le=20, description=(
-        "export-level upload attempts in all, each on a fresh connection; the transport itself already retries "
-        "transient failures (4 tries) within each attempt"))
+    retry_attempts: int = Field(default=4, ge=1, le=20, description=(
+        "upload attempts within one try of the step, each on a fresh connection of one try (the transport does "
+        "not retry inside them); after them the step's retry policy takes over (MONITOR_STEP_RETRIES)"))
     retry_backoff_seconds: float = Field(default=2.0, ge=0.0, description="first wait; doubles each retry, max 30 s")
 
 
@@ -58,72 +61,85 @@ def _tag_run(context: dg.OpExecutionContext, tags: dict[str, str]) -> None:
         context.log.debug(f"could not tag the run: {exc}")
 
 
-@dg.op(
-    name=EXPORT_OP_NAME,
-    description="Upload one new App4Sales customer's XML to Monitor as `customers/<CustomerCode>.xml` and report "
-                "`SUCCESS_CUSTOMER:<CustomerCode>` (or the error) back to App4Sales.",
-    tags=FLOW_TAGS,
-    out=dg.Out(dict, description="customer_guid, customer_code, remote_path, bytes, sha256, message, uploaded"),
-)
-def export_new_customer_op(
-    context: dg.OpExecutionContext,
-    config: ExportNewCustomerConfig,
-    tenancy: dg.ResourceParam[MonitorTenancy],
-) -> dict:
-    guid = config.customer_guid
-    tenant = tenancy.for_context(context)
-    monitor_ftp, app4sales = tenant.monitor_ftp, tenant.app4sales
-    try:
-        server = monitor_ftp.description
-    except Exception:  # noqa: BLE001 - only used in messages
-        server = ""
-    context.log.info(f"Exporting new customer {guid} (feed sequence {config.sequence}) to {server or 'Monitor'}")
-    secrets = [monitor_ftp.password, app4sales.password]
-    with app4sales.session() as client:  # one of the App4Sales host's connection slots; the upload takes an FTP one
+def build_export_new_customer_op(retry_policy: dg.RetryPolicy | None = None) -> dg.OpDefinition:
+    """The export op; ``retry_policy``: Dagster's retry of a try that failed transiently."""
+
+    @dg.op(
+        name=EXPORT_OP_NAME,
+        description="Upload one new App4Sales customer's XML to Monitor as `customers/<CustomerCode>.xml` and report "
+                    "`SUCCESS_CUSTOMER:<CustomerCode>` (or the error) back to App4Sales.",
+        tags=FLOW_TAGS,
+        out=dg.Out(dict, description="customer_guid, customer_code, remote_path, bytes, sha256, message, uploaded"),
+        retry_policy=retry_policy,
+    )
+    def export_new_customer_op(
+        context: dg.OpExecutionContext,
+        config: ExportNewCustomerConfig,
+        tenancy: dg.ResourceParam[MonitorTenancy],
+    ) -> dict:
+        guid = config.customer_guid
+        tenant = tenancy.for_context(context)
+        monitor_ftp, app4sales = tenant.monitor_ftp, tenant.app4sales
         try:
-            result = export_new_customer(
-                client, monitor_ftp.open, guid, config.xml,
-                retry_attempts=config.retry_attempts, retry_backoff_seconds=config.retry_backoff_seconds,
-                server=server, secrets=secrets, log=context.log.warning,
-            )
-        except ExportError as exc:
-            if exc.customer_code:
-                _tag_run(context, {"customer_code": exc.customer_code[:200]})
-            context.log.error(exc.message)
-            raise dg.Failure(
-                description=f"Customer export failed ({exc.stage}): {exc.message}",
-                metadata={
-                    "customer_guid": guid,
-                    "customer_code": exc.customer_code or "",
-                    "stage": exc.stage,
-                    "error_posted_to_app4sales": exc.posted,
-                    "message": exc.message,
-                },
-                allow_retries=False,
-            ) from None
-    _tag_run(context, {"customer_code": result.customer_code})
-    done = "Uploaded" if result.uploaded else "Already delivered (same bytes there, not uploaded again):"
-    context.log.info(f"{done} {result.remote_path} ({result.bytes} bytes) and posted {result.message}")
-    context.add_output_metadata({
-        "customer_guid": result.customer_guid,
-        "customer_code": result.customer_code,
-        "remote_path": result.remote_path,
-        "server": server,
-        "bytes": result.bytes,
-        "sha256": result.sha256,
-        "message_posted": result.message,
-        "upload_attempts": result.attempts,
-        "already_delivered": not result.uploaded,
-    })
-    return {
-        "customer_guid": result.customer_guid, "customer_code": result.customer_code,
-        "remote_path": result.remote_path, "bytes": result.bytes, "sha256": result.sha256,
-        "message": result.message, "uploaded": result.uploaded,
-    }
+            server = monitor_ftp.description
+        except Exception:  # noqa: BLE001 - only used in messages
+            server = ""
+        context.log.info(f"Exporting new customer {guid} (feed sequence {config.sequence}) to {server or 'Monitor'}")
+        secrets = [monitor_ftp.password, app4sales.password]
+        with app4sales.session() as client:  # one of the App4Sales host's connection slots; the upload takes an FTP one
+            last_try = retries_left(context, retry_policy) == 0
+            try:
+                result = export_new_customer(
+                    client, monitor_ftp.one_attempt().open, guid, config.xml,
+                    retry_attempts=config.retry_attempts, retry_backoff_seconds=config.retry_backoff_seconds,
+                    server=server, secrets=secrets, log=context.log.warning, report_transient=last_try,
+                )
+            except ExportError as exc:
+                if exc.customer_code:
+                    _tag_run(context, {"customer_code": exc.customer_code[:200]})
+                retry = exc.transient and not last_try
+                (context.log.warning if retry else context.log.error)(
+                    exc.message + (f" — the step is tried again ({retries_left(context, retry_policy)} tries left)"
+                                   if retry else ""))
+                raise dg.Failure(
+                    description=f"Customer export failed ({exc.stage}): {exc.message}",
+                    metadata={
+                        "customer_guid": guid,
+                        "customer_code": exc.customer_code or "",
+                        "stage": exc.stage,
+                        "error_posted_to_app4sales": exc.posted,
+                        "message": exc.message,
+                        "step_try": context.retry_number + 1,
+                    },
+                    allow_retries=retry,
+                ) from None
+        _tag_run(context, {"customer_code": result.customer_code})
+        done = "Uploaded" if result.uploaded else "Already delivered (same bytes there, not uploaded again):"
+        context.log.info(f"{done} {result.remote_path} ({result.bytes} bytes) and posted {result.message}")
+        context.add_output_metadata({
+            "customer_guid": result.customer_guid,
+            "customer_code": result.customer_code,
+            "remote_path": result.remote_path,
+            "server": server,
+            "bytes": result.bytes,
+            "sha256": result.sha256,
+            "message_posted": result.message,
+            "upload_attempts": result.attempts,
+            "already_delivered": not result.uploaded,
+        })
+        return {
+            "customer_guid": result.customer_guid, "customer_code": result.customer_code,
+            "remote_path": result.remote_path, "bytes": result.bytes, "sha256": result.sha256,
+            "message": result.message, "uploaded": result.uploaded,
+        }
+
+    return export_new_customer_op
 
 
-def build_export_new_customer_job(partitions_def: dg.PartitionsDefinition | None = None) -> dg.JobDefinition:
+def build_export_new_customer_job(partitions_def: dg.PartitionsDefinition | None = None,
+                                  retry_policy: dg.RetryPolicy | None = None) -> dg.JobDefinition:
     """``export_new_customer_job``; with tenants partitioned like the sync, one partition per tenant."""
+    export_new_customer_op = build_export_new_customer_op(retry_policy)
 
     @dg.job(
         name=EXPORT_JOB_NAME,

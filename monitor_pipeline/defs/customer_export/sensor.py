@@ -28,10 +28,9 @@ import dagster as dg
 import requests
 
 from monitor_pipeline.app4sales.errors import App4SalesAuthError, App4SalesTransientError
-from monitor_pipeline.app4sales.settings import App4SalesSettings
 from monitor_pipeline.defs.run_tags import host_tags
 from monitor_pipeline.defs.customer_export.job import EXPORT_JOB_NAME, run_config_for
-from monitor_pipeline.defs.tenant_looks import BACKOFF_KEY, Outcome, TenantLooks, capped
+from monitor_pipeline.defs.tenant_looks import BACKOFF_KEY, Outcome, TenantLooks
 from monitor_pipeline.deployment import DeploymentSettings
 from monitor_pipeline.export.settings import ExportSettings
 from monitor_pipeline.resources.app4sales import App4SalesApi
@@ -58,14 +57,6 @@ def parse_cursor(cursor: str | None) -> int:
     if value < 0:
         raise ValueError(f"{SENSOR_NAME} cursor {value} is negative")
     return value
-
-
-def one_attempt(app4sales: App4SalesApi, seconds: float) -> App4SalesApi:
-    """``app4sales`` for a sensor's look: one attempt per call (the next tick is the retry), every timeout
-    no longer than the look's deadline."""
-    return App4SalesApi(**{**app4sales.values(App4SalesSettings), "retry_attempts": 1,
-                           **{name: capped(getattr(app4sales, name), seconds)
-                              for name in ("connect_timeout", "read_timeout", "answer_timeout")}})
 
 
 def poll_feed(log, app4sales: App4SalesApi, start: int, *, tenant: str | None = None,
@@ -163,7 +154,7 @@ def build_new_customer_sensor(
         start = parse_cursor(context.cursor)
 
         def look(_tenant: None, seconds: float, log) -> Outcome:
-            run_requests, last, failure = poll_feed(log, one_attempt(tenancy.app4sales, seconds), start,
+            run_requests, last, failure = poll_feed(log, tenancy.app4sales.one_attempt(seconds), start,
                                                     seconds=seconds, **limits)
             return Outcome(run_requests, last, failure=failure)
 
@@ -186,7 +177,7 @@ def _poll_tenants(context: dg.SensorEvaluationContext, looks: TenantLooks, tenan
     starts = {name: parse_cursor(str(cursor.get(name, 0))) for name in names}
 
     def look(name: str, seconds: float, log) -> Outcome:
-        app4sales = one_attempt(tenancy.for_tenant(name).app4sales, seconds)
+        app4sales = tenancy.for_tenant(name).app4sales.one_attempt(seconds)
         run_requests, last, failure = poll_feed(log, app4sales, starts[name], tenant=name,
                                                 tags=host_tags(tenants[name]), seconds=seconds, **limits)
         return Outcome(run_requests, last, failure=failure)

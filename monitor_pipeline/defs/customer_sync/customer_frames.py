@@ -83,7 +83,8 @@ def _rejected_file(what: str, monitor_ftp: MonitorFileTransport, remote: str, li
         allow_retries=False)
 
 
-def build_customer_frames(partitions_def: dg.PartitionsDefinition | None = None) -> dg.AssetsDefinition:
+def build_customer_frames(partitions_def: dg.PartitionsDefinition | None = None,
+                          retry_policy: dg.RetryPolicy | None = None) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name="customer_frames",
         outs={name: dg.AssetOut(group_name=GROUP, io_manager_key="monitor_storage", description=text,
@@ -92,6 +93,7 @@ def build_customer_frames(partitions_def: dg.PartitionsDefinition | None = None)
         check_specs=CHECKS,
         can_subset=False,
         partitions_def=partitions_def,
+        retry_policy=retry_policy,
     )
     def customer_frames(context: dg.AssetExecutionContext, config: FramesConfig, customers_xml: StoredFile,
                         tenancy: dg.ResourceParam[MonitorTenancy], monitor_storage: dg.ResourceParam[MonitorStorage]):

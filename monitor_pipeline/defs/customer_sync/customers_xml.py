@@ -21,13 +21,15 @@ from monitor_pipeline.transport import TransportError
 GROUP = "customer_sync"
 
 
-def build_customers_xml(partitions_def: dg.PartitionsDefinition | None = None) -> dg.AssetsDefinition:
+def build_customers_xml(partitions_def: dg.PartitionsDefinition | None = None,
+                        retry_policy: dg.RetryPolicy | None = None) -> dg.AssetsDefinition:
     @dg.asset(
         name="customers_xml",
         group_name=GROUP,
         kinds={"xml", "ftp"},
         io_manager_key="monitor_storage",
         partitions_def=partitions_def,
+        retry_policy=retry_policy,
         description="customers.xml from MONITOR_FTP_URL / MONITOR_CUSTOMERS_FOLDER, byte for byte, once it has "
                     "stopped changing.",
     )

@@ -11,6 +11,7 @@ from monitor_pipeline.defs.customer_sync.health import build_tenant_health
 from monitor_pipeline.defs.customer_sync.job import build_customer_sync_job
 from monitor_pipeline.defs.customer_sync.schedule import build_customer_sync_schedule
 from monitor_pipeline.defs.customer_sync.sensor import build_customers_xml_sensor
+from monitor_pipeline.defs.retries import step_retry_policy
 from monitor_pipeline.deployment import DeploymentSettings
 from monitor_pipeline.tenants import Tenant
 
@@ -20,7 +21,7 @@ def customer_sync_definitions(deployment: DeploymentSettings, tenants: Mapping[s
     schedule = build_customer_sync_schedule(tenants, deployment)
     health_check, health_job, health_schedule = build_tenant_health(tenants)
     return dg.Definitions(
-        assets=build_customer_sync_assets(partitions),
+        assets=build_customer_sync_assets(partitions, step_retry_policy(deployment)),
         asset_checks=[health_check],
         jobs=[build_customer_sync_job(partitions, tenants, app4sales_url=app4sales_url), health_job],
         sensors=[build_customers_xml_sensor(tenants, minimum_interval_seconds=deployment.file_sensor_seconds,

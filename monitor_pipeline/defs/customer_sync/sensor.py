@@ -17,12 +17,11 @@ from collections.abc import Callable, Mapping
 import dagster as dg
 
 from monitor_pipeline.defs.run_tags import sync_tags
-from monitor_pipeline.defs.tenant_looks import BACKOFF_KEY, SINGLE, Outcome, TenantLooks, capped
+from monitor_pipeline.defs.tenant_looks import BACKOFF_KEY, SINGLE, Outcome, TenantLooks
 from monitor_pipeline.deployment import DeploymentSettings
-from monitor_pipeline.resources.file_transport import MonitorFileTransport
 from monitor_pipeline.resources.tenancy import MonitorTenancy, TenantResources
 from monitor_pipeline.tenants import Tenant
-from monitor_pipeline.transport import RemoteNotFoundError, TransportConfig
+from monitor_pipeline.transport import RemoteNotFoundError
 
 SENSOR_NAME = "customers_xml_sensor"
 TENANT_SECONDS = DeploymentSettings.model_fields["sensor_tenant_seconds"].default
@@ -40,14 +39,6 @@ def decide(state: dict, seen: str) -> tuple[bool, dict]:
     return False, {**state, "candidate": seen}
 
 
-def one_attempt(ftp: MonitorFileTransport, seconds: float) -> MonitorFileTransport:
-    """``ftp`` for a sensor's look: one attempt (the next tick is the retry), its connect and read timeouts
-    no longer than the look's deadline."""
-    return MonitorFileTransport(**{**ftp.values(TransportConfig), "retry_attempts": 1,
-                                   "connect_timeout": capped(ftp.connect_timeout, seconds),
-                                   "read_timeout": capped(ftp.read_timeout, seconds)})
-
-
 def _look(resources: TenantResources, state: dict, seconds: float) -> Outcome:
     """One look at a tenant's customers.xml; a failure to reach the server raises (``TenantLooks`` tells
     transient from permanent)."""
@@ -55,7 +46,7 @@ def _look(resources: TenantResources, state: dict, seconds: float) -> Outcome:
     remote = resources.settings.customers_xml_path()
     label = f"{tenant}: {remote}" if tenant else remote
     try:
-        with one_attempt(resources.monitor_ftp, seconds).open() as transport:
+        with resources.monitor_ftp.one_attempt(seconds).open() as transport:
             stat = transport.stat(remote)
     except RemoteNotFoundError as exc:
         return Outcome(state=state, reason=f"No customers.xml yet ({label}): {exc}")

@@ -29,12 +29,14 @@ class UpsertConfig(dg.Config):
     """Send every customer, not only the new, changed and inactive ones."""
 
 
-def build_customer_upsert_batches(partitions_def: dg.PartitionsDefinition | None = None) -> dg.AssetsDefinition:
+def build_customer_upsert_batches(partitions_def: dg.PartitionsDefinition | None = None,
+                                  retry_policy: dg.RetryPolicy | None = None) -> dg.AssetsDefinition:
     @dg.asset(
         name="customer_upsert_batches",
         group_name=GROUP,
         kinds={"app4sales", "http"},
         partitions_def=partitions_def,
+        retry_policy=retry_policy,
         freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26), warn_window=timedelta(hours=2)),
         description="Customers upserted into App4Sales in batches of MONITOR_BATCH_SIZE: only new, changed or "
                     "inactive ones (reactivated), scripts BeforeUpdateCustomers/UpdateCustomers around them.",
