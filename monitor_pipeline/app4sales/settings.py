@@ -67,6 +67,11 @@ class App4SalesSettings(Settings):
         return self
 
     @property
+    def administration(self) -> str:
+        """The administration the URL names (the segment before ``/api/``)."""
+        return parse_base_url(self.url)[1]
+
+    @property
     def slot_host(self) -> str:
         """``host:port`` of the API, whose connection slots the calls take."""
         parts = urlsplit(self.url.strip())

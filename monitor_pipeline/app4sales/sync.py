@@ -56,6 +56,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager, nullcontext
 from typing import Protocol
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -473,12 +474,19 @@ def _run_script(client: SyncClient, name: str, result: SyncResult, log: logging.
         result.scripts_skipped.append(name)
 
 
-def run_sync(client: SyncClient, customers: pd.DataFrame, addresses: pd.DataFrame | None,
+def run_sync(client: SyncClient | None, customers: pd.DataFrame, addresses: pd.DataFrame | None,
              contacts: pd.DataFrame | None, dashboards: pd.DataFrame | None, *, state_dir: str | Path | None = None,
              settings: SyncSettings, state_url: str | None = None, tenant: str | None = None,
              present_codes: Iterable[str] = (), owner: str | None = None, lock_timeout: float = 300.0,
-             on_progress: ProgressCallback | None = None, log: logging.Logger | None = None) -> SyncResult:
+             on_progress: ProgressCallback | None = None, log: logging.Logger | None = None,
+             connect: Callable[[], AbstractContextManager[SyncClient]] | None = None,
+             administration: str | None = None) -> SyncResult:
     """Sync the frames into ``client``'s administration (see the module docstring for the order).
+
+    Instead of ``client``: ``connect()`` opens one only once the administration's lock is held (with
+    ``administration`` naming it), so a run waiting for another one's lock holds none of the App4Sales
+    host's connection slots (``App4SalesApi.session``); the batches in flight are capped at the client's
+    ``window.maximum``.
 
     ``present_codes``: codes in customers.xml that are not in the frames (customers normalization
     rejected); they are never deactivated. ``owner`` names this run in the lock (e.g. the Dagster run
@@ -493,17 +501,20 @@ def run_sync(client: SyncClient, customers: pd.DataFrame, addresses: pd.DataFram
     :class:`SyncInterruptedError` (confirmed customers kept in the state; ``.result`` holds the counts so far),
     or :class:`SyncStateError` (the state database unreachable).
     """
+    if (client is None) == (connect is None) or (connect is not None and not administration):
+        raise TypeError("run_sync needs either client, or connect and administration")
     log = log if isinstance(log, LogRelay) else LogRelay(log or logging.getLogger(__name__))
     started = time.monotonic()
-    requests_before = getattr(client, "request_count", 0)
+    active: list = [client, getattr(client, "request_count", 0)]  # the client in use, its calls before
     result = SyncResult()
-    administration = client.administration
+    administration = client.administration if client is not None else administration
 
     def finish() -> SyncResult:
+        current = active[0]
         result.failed = len(result.failures)
-        result.requests = getattr(client, "request_count", 0) - requests_before
+        result.requests = getattr(current, "request_count", 0) - active[1]
         result.duration_s = time.monotonic() - started
-        window = getattr(client, "window", None)
+        window = getattr(current, "window", None)
         if window is not None:
             result.throttled, result.lowest_window = window.throttled, window.lowest
         log.flush()
@@ -518,8 +529,14 @@ def run_sync(client: SyncClient, customers: pd.DataFrame, addresses: pd.DataFram
         raise TypeError("run_sync needs state_dir or state_url")
     try:
         with open_state(location, administration, tenant) as state, \
-                state.lock(owner, timeout=lock_timeout, on_wait=waiting):
-            _locked_sync(client, customers, addresses, contacts, dashboards, state=state, settings=settings,
+                state.lock(owner, timeout=lock_timeout, on_wait=waiting), \
+                (connect() if connect is not None else nullcontext(client)) as locked_client:
+            if connect is not None:
+                active[:] = [locked_client, getattr(locked_client, "request_count", 0)]
+                window = getattr(locked_client, "window", None)
+                if window is not None and window.maximum < settings.upsert_concurrency:
+                    settings = settings.model_copy(update={"upsert_concurrency": window.maximum})
+            _locked_sync(locked_client, customers, addresses, contacts, dashboards, state=state, settings=settings,
                          present_codes=present_codes, result=result, finish=finish, on_progress=on_progress,
                          log=log)
     except StateLockedError as exc:  # raised only while waiting for the lock: nothing was sent

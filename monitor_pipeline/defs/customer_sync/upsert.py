@@ -7,11 +7,14 @@ next run sends them again, and either makes the ``no_failed_customers`` check fa
 The upsert holds the administration's lock (``MONITOR_SYNC_LOCK_TIMEOUT``) for its whole length.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import dagster as dg
 import pandas as pd
 
+from monitor_pipeline.app4sales.client import App4SalesClient
 from monitor_pipeline.app4sales.errors import App4SalesError
 from monitor_pipeline.app4sales.state import default_owner
 from monitor_pipeline.app4sales.settings import SyncOptions, SyncSettings
@@ -73,19 +76,26 @@ def upsert_customers(context: dg.AssetExecutionContext, config: UpsertConfig, fr
     settings = SyncSettings(**connector_settings.values(SyncOptions), full_refresh=config.full_refresh)
 
     log = LogRelay(context.log)  # the client's and the sync's worker threads write the run log through it
-    try:
-        # min(MONITOR_UPSERT_CONCURRENCY, MONITOR_APP4SALES_HOST_CONNECTIONS) of the host's slots, at least
-        # one, waited for as long as the administration's lock; the batches in flight are capped at the grant
+
+    @contextmanager
+    def connect() -> Iterator[App4SalesClient]:
+        # Opened once the administration's lock is held (a run waiting for another's lock holds no slot):
+        # min(MONITOR_UPSERT_CONCURRENCY, MONITOR_APP4SALES_HOST_CONNECTIONS) of the host's slots, at least one,
+        # waited for as long as the lock; run_sync keeps the batches in flight at the grant.
         with app4sales.session(settings.upsert_concurrency, slot_wait=connector_settings.sync_lock_timeout,
                                logger=log) as client:
-            settings = granted_concurrency(settings, client.window.maximum, context.log)
+            granted_concurrency(settings, client.window.maximum, context.log)
             context.log.info(f"Syncing {len(customers):,} customers into App4Sales administration "
                              f"'{client.administration}'{' (full refresh)' if config.full_refresh else ''}")
-            result = run_sync(client, customers, customer_addresses, customer_contacts, customer_dashboards,
-                              state_dir=connector_settings.state_dir, state_url=connector_settings.state_url,
-                              tenant=connector_settings.state_tenant, settings=settings, present_codes=present_codes,
-                              owner=f"Dagster run {context.run.run_id} ({default_owner()})",
-                              lock_timeout=connector_settings.sync_lock_timeout, log=log)
+            yield client
+
+    try:
+        result = run_sync(None, customers, customer_addresses, customer_contacts, customer_dashboards,
+                          connect=connect, administration=app4sales.administration,
+                          state_dir=connector_settings.state_dir, state_url=connector_settings.state_url,
+                          tenant=connector_settings.state_tenant, settings=settings, present_codes=present_codes,
+                          owner=f"Dagster run {context.run.run_id} ({default_owner()})",
+                          lock_timeout=connector_settings.sync_lock_timeout, log=log)
     except (SyncError, App4SalesError) as exc:
         raise dg.Failure(description=str(exc), allow_retries=exc.transient) from None
 

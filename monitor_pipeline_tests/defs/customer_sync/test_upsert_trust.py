@@ -10,6 +10,8 @@ import pytest
 
 from monitor_pipeline.app4sales.state import SyncState
 from monitor_pipeline.definitions import build_defs
+from monitor_pipeline.lib.host_slots import host_slots, sqlite_url
+from monitor_pipeline.resources.app4sales import App4SalesApi
 from monitor_pipeline_tests.defs.customer_sync.harness import SyncRun, customer_xml, sync, write_customers  # noqa: F401
 
 CODES = [f"K{i:03d}" for i in range(30)]
@@ -131,6 +133,38 @@ def test_a_sync_waits_for_the_administrations_lock_then_fails_naming_the_holder(
     assert elapsed < 20
     assert sync.sandbox.admin_api().events() == []  # nothing sent, no script
     assert sync.run().metadata()["created"] == 30  # the lock is free again
+
+
+def test_a_sync_waiting_for_the_administrations_lock_holds_no_app4sales_connection_slot(sync, tmp_path):
+    """The lock first, then the host's slots: a run queued behind another run of its administration does
+    not keep the App4Sales host's slots from runs of other administrations (lib/host_slots.py)."""
+    sync.setenv(MONITOR_SYNC_LOCK_TIMEOUT="60", MONITOR_APP4SALES_HOST_CONNECTIONS="1")
+    _write(sync)
+    slots = host_slots(sqlite_url(tmp_path / "state"))
+    host = App4SalesApi(url=sync.sandbox.base_url(), username=sync.sandbox.username,
+                        password=sync.sandbox.password).slot_host
+    results: dict = {}
+
+    def waiting() -> bool:
+        return any("being synced by Dagster run 0b9e-holder" in (entry.user_message or "")
+                   for run in sync.instance.get_runs() for entry in sync.instance.all_logs(run.run_id))
+
+    with SyncState.for_administration(tmp_path / "state", sync.sandbox.admin) as state:
+        with state.lock("Dagster run 0b9e-holder"):
+            thread = threading.Thread(target=lambda: results.update(queued=sync.run()), name="queued")
+            thread.start()
+            deadline = time.monotonic() + 60
+            while not waiting():  # the queued run is waiting for the lock now
+                assert time.monotonic() < deadline, "the run never started waiting for the lock"
+                time.sleep(0.1)
+            # another administration's run on the same host gets the host's only slot at once
+            with slots.acquire("app4sales", host, 1, limit=1, timeout=0, owner="another administration's run"):
+                pass
+            assert slots.holders("app4sales", host) == []
+    thread.join(60)
+    run = results["queued"]
+    assert run.success, run.failure_message()
+    assert run.metadata()["created"] == 30
 
 
 def _run_in_thread(results: dict, key: str):
