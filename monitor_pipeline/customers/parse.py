@@ -203,8 +203,8 @@ def _syntax_error(name: str, exc: etree.XMLSyntaxError) -> CustomersXmlError:
     if exc.code == etree.ErrorTypes.ERR_RESOURCE_LIMIT:       # a limit of lib.xml (no huge_tree), not a typo
         if "Text node too long" in msg:
             return CustomersXmlError(name, line, f"a text longer than {TEXT_NODE_LIMIT:,} bytes (the most the "
-                                                 "hardened XML parser accepts in one text node, SPEC §4)")
-        return CustomersXmlError(name, line, f"beyond a limit of the hardened XML parser (SPEC §4): "
+                                                 "hardened XML parser accepts in one text node; docs/customers-xml.md)")
+        return CustomersXmlError(name, line, f"beyond a limit of the hardened XML parser (docs/customers-xml.md): "
                                              f"{_HUGE_HINT.sub('', msg)}")
     return CustomersXmlError(name, line, f"malformed XML: {msg}")
 
