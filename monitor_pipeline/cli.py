@@ -1,4 +1,5 @@
-"""``monitor-pipeline``: the demo against the embedded default, the UI, and the App4Sales sandbox."""
+"""``monitor-pipeline``: the demo against the embedded default, the UI, the App4Sales sandbox, and a check of
+a deployment's whole path (``doctor``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 from monitor_pipeline.app4sales.settings import App4SalesSettings
 from monitor_pipeline.deployment import settings_table
 from monitor_pipeline.lib import defaults
+from monitor_pipeline.lib.redact import redact
 from monitor_pipeline.transport.config import TransportConfig
 
 
@@ -43,11 +45,12 @@ def seed_local_ftp_folder() -> Path:
 
 
 @contextmanager
-def embedded_sandbox():
+def embedded_sandbox(say=print, *, announce_stop: bool = False):
     """The App4Sales sandbox on 127.0.0.1:8765: reuse a running one, else start one in this process.
-    Yields whether it was already running (then it goes on running after the block)."""
+    Yields whether it was already running (then it goes on running after the block). ``say`` gets what
+    it tells the user (``doctor`` prints it as its ``note`` lines), with ``announce_stop`` also the stop."""
     if _port_open(defaults.SANDBOX_HOST, defaults.SANDBOX_PORT):
-        print(f"Using the App4Sales sandbox already running at {defaults.default_app4sales_url()}")
+        say(f"Using the App4Sales sandbox already running at {defaults.default_app4sales_url()}")
         yield True
         return
     from monitor_pipeline.sandbox import start_sandbox_in_thread
@@ -56,11 +59,13 @@ def embedded_sandbox():
     db.parent.mkdir(parents=True, exist_ok=True)
     handle = start_sandbox_in_thread(db, host=defaults.SANDBOX_HOST, port=defaults.SANDBOX_PORT,
                                      users={defaults.SANDBOX_USERNAME: defaults.SANDBOX_PASSWORD})
-    print(f"Started the App4Sales sandbox at {defaults.default_app4sales_url()} (data in {db})")
+    say(f"Started the App4Sales sandbox at {defaults.default_app4sales_url()} (data in {db})")
     try:
         yield False
     finally:
         handle.stop()
+        if announce_stop:
+            say("Stopped the App4Sales sandbox it had started")
 
 
 def _sandbox_extras():
@@ -119,6 +124,38 @@ def dev(_: argparse.Namespace) -> int:
             return 0
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds greater than 0")
+    return value
+
+
+def doctor(args: argparse.Namespace) -> int:
+    """One line per check (``monitor_pipeline/doctor.py``); 0 when none failed, 1 otherwise."""
+    from monitor_pipeline import doctor as checks
+
+    def note(text: str) -> None:
+        print(checks.Check(checks.NOTE, "app4sales", f"embedded default: {text}").line(), flush=True)
+
+    failed = False
+    try:
+        for check in checks.run(args.tenant, seconds=args.timeout, sandbox=lambda: embedded_sandbox(note, announce_stop=True)):
+            print(check.line(), flush=True)
+            failed = failed or check.failed
+    except KeyboardInterrupt:
+        print(checks.Check(checks.FAIL, "doctor", "interrupted").line())
+        return 130
+    except Exception as exc:  # noqa: BLE001 - e.g. the embedded sandbox would not start: one line, no traceback
+        text = redact(f"{type(exc).__name__}: {exc}", *checks.environment_secrets())
+        print(checks.Check(checks.FAIL, "doctor", text).line())
+        return 1
+    return 1 if failed else 0
+
+
 def sandbox(rest: list[str]) -> int:
     from monitor_pipeline.sandbox.__main__ import main as sandbox_main
 
@@ -135,6 +172,19 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("dev", help="the Dagster UI with the embedded default running").set_defaults(func=dev)
     commands.add_parser("settings", help="every environment variable: meaning, default, bounds, per-tenant key "
                                          "(the README's table)").set_defaults(func=settings)
+    check = commands.add_parser(
+        "doctor", help="check settings, Monitor's server, customers.xml and App4Sales without running the pipeline "
+                       "or sending anything (docs/doctor.md)",
+        description="Check a tenant's whole path without running the pipeline and without sending anything to "
+                    "App4Sales: the settings, Monitor's file server (host key, TLS, login, folder, customers.xml, "
+                    "a parse of it), App4Sales (login, customer index). One line per check; exit status 0 when "
+                    "every check passed, 1 when any failed. On the embedded default the sandbox is started for "
+                    "the check. See docs/doctor.md.")
+    check.add_argument("--tenant", metavar="NAME", help="check only this tenant of MONITOR_TENANTS_FILE "
+                                                        "(default: every tenant, or the one of the variables)")
+    check.add_argument("--timeout", metavar="SECONDS", type=_seconds, default=10.0,  # doctor.SECONDS
+                       help="longest wait of any one connect, read or App4Sales call (default: %(default)g)")
+    check.set_defaults(func=doctor)
     commands.add_parser("sandbox", help="the App4Sales sandbox: serve | create-customer … "
                                         "(monitor-pipeline sandbox --help)", add_help=False)
     args = parser.parse_args(argv)

@@ -18,7 +18,7 @@ from .servers.net import free_port
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["demo", "--help"], ["dev", "--help"], ["settings", "--help"],
-                                  ["sandbox", "--help"], ["sandbox", "serve", "--help"],
+                                  ["doctor", "--help"], ["sandbox", "--help"], ["sandbox", "serve", "--help"],
                                   ["sandbox", "create-customer", "--help"]])
 def test_every_command_answers_help(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:

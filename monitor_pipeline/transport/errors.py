@@ -36,7 +36,13 @@ class TransportAuthError(TransportError):
 
 
 class HostKeyError(TransportError):
-    """The SFTP server's host key is unknown, changed, or does not match the pinned fingerprint."""
+    """The SFTP server's host key is unknown, changed, or does not match the pinned fingerprint.
+    ``fingerprint``: the ``SHA256:…`` of the key the server presented (None when no key was seen, e.g. an
+    unreadable known_hosts file), for a caller that shows how to pin it (``monitor-pipeline doctor``)."""
+
+    def __init__(self, message: str, *, fingerprint: str | None = None):
+        super().__init__(message)
+        self.fingerprint = fingerprint
 
 
 class HostKeyChangedError(HostKeyError):

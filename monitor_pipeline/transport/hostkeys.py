@@ -70,17 +70,18 @@ def verify_host_key(config: TransportConfig, host: str, port: int, key: paramiko
             f"{where} presented the {kind} host key {seen}, which does not match the pinned "
             f"MONITOR_SFTP_HOST_KEY={pinned}. Refusing to connect: this may be a man-in-the-middle attack. If the "
             f"server's key really changed, confirm the new fingerprint with its administrator and update "
-            f"MONITOR_SFTP_HOST_KEY.")
+            f"MONITOR_SFTP_HOST_KEY.", fingerprint=seen)
     path = known_hosts_path(config)
     name = known_hosts_name(host, port)
     keyscan = f"ssh-keyscan {'-p ' + str(port) + ' ' if port != 22 else ''}{host} >> {shlex.quote(path)}"
     if kind in known:
         if known[kind] == key:
             return
-        raise HostKeyChangedError(_changed(where, kind, seen, fingerprint(known[kind]), path, name, keyscan))
+        raise HostKeyChangedError(_changed(where, kind, seen, fingerprint(known[kind]), path, name, keyscan),
+                                  fingerprint=seen)
     if known:
         others = ", ".join(f"{k} {fingerprint(v)}" for k, v in known.items())
-        raise HostKeyChangedError(_changed(where, kind, seen, others, path, name, keyscan))
+        raise HostKeyChangedError(_changed(where, kind, seen, others, path, name, keyscan), fingerprint=seen)
     if config.sftp_insecure_accept_unknown_host_key:
         log.warning("MONITOR_SFTP_INSECURE_ACCEPT_UNKNOWN_HOST_KEY is set: accepting the UNVERIFIED %s host key %s "
                     "of %s; anyone on the network path could be impersonating the server", kind, seen, where)
@@ -90,7 +91,7 @@ def verify_host_key(config: TransportConfig, host: str, port: int, key: paramiko
         f"{where} is not trusted: its {kind} host key {seen} is not in the known_hosts file {path}{missing}. "
         f"After confirming this fingerprint with the server's administrator, trust it either by adding the key "
         f"to that file, e.g. `{keyscan}` (or point MONITOR_SFTP_KNOWN_HOSTS at a file that has it), or by "
-        f"pinning MONITOR_SFTP_HOST_KEY={seen}.")
+        f"pinning MONITOR_SFTP_HOST_KEY={seen}.", fingerprint=seen)
 
 
 def _changed(where: str, kind: str, seen: str, expected: str, path: str, name: str, keyscan: str) -> str:
