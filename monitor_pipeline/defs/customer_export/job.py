@@ -66,8 +66,9 @@ def build_export_new_customer_op(retry_policy: dg.RetryPolicy | None = None) -> 
 
     @dg.op(
         name=EXPORT_OP_NAME,
-        description="Upload one new App4Sales customer's XML to Monitor as `customers/<CustomerCode>.xml` and report "
-                    "`SUCCESS_CUSTOMER:<CustomerCode>` (or the error) back to App4Sales.",
+        # {CustomerCode}, not <CustomerCode>: the UI renders descriptions as Markdown, where <…> is HTML
+        description="Upload one new App4Sales customer's XML to Monitor as `customers/{CustomerCode}.xml` and report "
+                    "`SUCCESS_CUSTOMER:{CustomerCode}` (or the error) back to App4Sales.",
         tags=FLOW_TAGS,
         out=dg.Out(dict, description="customer_guid, customer_code, remote_path, bytes, sha256, message, uploaded"),
         retry_policy=retry_policy,
@@ -144,7 +145,7 @@ def build_export_new_customer_job(partitions_def: dg.PartitionsDefinition | None
     @dg.job(
         name=EXPORT_JOB_NAME,
         description="Customer export, App4Sales → Monitor: upload one new customer's XML as "
-                    "`customers/<CustomerCode>.xml` and report the result to App4Sales. Launched by new_customer_sensor"
+                    "`customers/{CustomerCode}.xml` and report the result to App4Sales. Launched by new_customer_sensor"
                     + (" (the tenant is the run's partition)." if partitions_def else "."),
         tags=FLOW_TAGS,
         executor_def=dg.in_process_executor,
