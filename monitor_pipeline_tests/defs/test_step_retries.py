@@ -96,6 +96,7 @@ def test_app4sales_down_for_longer_than_the_clients_tries_is_retried_and_each_cu
     assert _starts(run.result)["customer_upsert_batches"] == 2
     assert _starts(run.result)["customer_frames"] == 1  # the frames were not parsed again
     assert run.metadata()["sent"] == 150  # the retry sent only what the first try had not got confirmed
+    assert run.metadata()["customers_in_app4sales"] == 250  # the retry's index (100) and what it created (150)
     codes = [c["CustomerCode"] for c in sync.sandbox.client().list_customers()]
     assert len(codes) == len(set(codes)) == 250
 
