@@ -10,9 +10,11 @@ import hashlib
 import dagster as dg
 import pytest
 
+from monitor_pipeline.app4sales.errors import App4SalesTransientError
 from monitor_pipeline.defs.customer_export.asset import MONITOR_CUSTOMER_FILES
 from monitor_pipeline.defs.customer_export.job import EXPORT_OP_NAME, build_export_new_customer_job, run_config_for
 from monitor_pipeline.resources.app4sales import App4SalesApi
+from monitor_pipeline.resources.file_transport import MonitorFileTransport
 from monitor_pipeline_tests.defs.customer_export.test_export_job import (  # noqa: F401 (fixtures)
     _dispose_instances, app4sales, feed_item, ftp_server, paramiko_server, run_export, sshd_server, target,
 )
@@ -200,3 +202,29 @@ def test_the_definitions_put_the_asset_in_group_customer_export_partitioned_like
     assert assets_def.group_names_by_key[MONITOR_CUSTOMER_FILES] == "customer_export"
     assert assets_def.partitions_def == job.partitions_def
     assert assets_def.partitions_def.get_partition_keys() == ["north", "south"]
+
+
+class _NoSlotApi(App4SalesApi):
+    """The real sandbox client, except no connection slot of the App4Sales host is free: ``session`` raises
+    what ``App4SalesApi.session`` raises when the wait for one runs out, before any call is made."""
+
+    def session(self, *args, **kwargs):
+        raise App4SalesTransientError("connection slots", None, "all 1 slots of 127.0.0.1 held by run x (simulated)")
+
+
+def test_a_step_failing_outside_the_export_is_observed_too(sandbox, tmp_path):
+    admin = sandbox.admin_api()
+    created = admin.create_new_customer("No Slot AB")
+    base = tmp_path / "monitor"
+    base.mkdir()
+    api = _NoSlotApi(url=sandbox.base_url(), username=sandbox.username, password=sandbox.password)
+    result, instance = run_export(feed_item(sandbox, created["CustomerGuid"]), MonitorFileTransport(url=base.as_uri()),
+                                  api)
+    assert not result.success
+    assert materializations(instance) == []
+    [record] = observations(instance)
+    metadata = _values(record.asset_observation.metadata)
+    assert (metadata["stage"], metadata["delivered"], metadata["will_retry"]) == ("step", 0, False)
+    assert metadata["error"].startswith("App4SalesTransientError: App4Sales connection slots failed")
+    assert sandbox.password not in metadata["error"]
+    assert admin.get_result(created["CustomerGuid"])["Posts"] == 0 and list(base.rglob("*")) == []
