@@ -65,8 +65,15 @@ def test_a_password_given_to_the_sandbox_is_not_printed(tmp_path, capsys, monkey
 
 
 def test_the_export_jobs_description_survives_markdown():
-    """The UI renders descriptions as Markdown: a bare <CustomerCode> would be taken for an HTML tag."""
+    """The UI renders descriptions as Markdown (react-markdown, rehype-sanitize): <CustomerCode> could be taken
+    for an HTML tag and dropped ("customers/.xml"), so the descriptions write {CustomerCode}."""
+    import re
+
     from monitor_pipeline.definitions import build_defs
 
-    description = build_defs().resolve_job_def("export_new_customer_job").description
-    assert "`customers/<CustomerCode>.xml`" in description
+    job = build_defs().resolve_job_def("export_new_customer_job")
+    op = job.graph.node_named("export_new_customer").definition
+    assert "`customers/{CustomerCode}.xml`" in job.description
+    assert "`customers/{CustomerCode}.xml`" in op.description and "SUCCESS_CUSTOMER:{CustomerCode}" in op.description
+    for description in (job.description, op.description):
+        assert not re.search(r"<[A-Za-z/!?]", description), description

@@ -218,6 +218,13 @@ class SyncResult:
     batch_phase_s: float = 0.0   # first batch sent → last batch answered
     throttled: int = 0           # 429/503 answers App4Sales gave
     lowest_window: int = 0       # fewest calls in flight the adaptive window came down to
+    index_customers: int = 0     # customers in the App4Sales index as read before sending (enabled or not)
+
+    @property
+    def customers_in_app4sales(self) -> int:
+        """Customers the administration has after this sync: the index as read, plus the ones it created
+        (no extra call: the sync reads the whole index anyway)."""
+        return self.index_customers + self.created
 
 
 def _dashboards_by_code(dashboards: pd.DataFrame | None) -> dict[str, bytes]:
@@ -566,6 +573,7 @@ def _locked_sync(client: SyncClient, customers, addresses, contacts, dashboards,
         price_lists = prices_call.result() if prices_call is not None else None
     plan = plan_sync(prepared, index=index, price_lists=price_lists, state=stored, administration=administration,
                      settings=settings, present_codes=present_codes)
+    result.index_customers = len({row["CustomerCode"] for row in index})
     result.unchanged = plan.unchanged
     result.unknown_price_lists = plan.unknown_price_lists
     for code, count in plan.unknown_price_lists:

@@ -16,6 +16,9 @@ ASSETS = {  # asset → (group, pool of its step: none, the host slots limit con
     "customer_rejections": ("customer_sync", None),
     "customer_upsert_batches": ("customer_sync", None),
 }
+RECORDED_ASSETS = {  # asset → group; declared, not computed: a job's runs record its materializations
+    "monitor_customer_files": "customer_export",  # export_new_customer_job, one per delivered file
+}
 CHECKS = {
     ("customers", "no_duplicate_customer_code"), ("customers", "no_rejected_customers"),
     ("customer_contacts", "one_main_contact"), ("customer_addresses", "every_address_has_country"),
@@ -30,10 +33,14 @@ def test_the_code_location_without_tenants(monkeypatch):
     monkeypatch.setenv("MONITOR_CREATE_CUSTOMER", "true")
     defs = build_defs()
     repo = defs.get_repository_def()
-    assert {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()} == set(ASSETS)
+    assert {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()} == set(ASSETS) | set(RECORDED_ASSETS)
     for key, (group, pool) in ASSETS.items():
         assets_def = defs.resolve_assets_def(key)
         assert (assets_def.group_names_by_key[dg.AssetKey(key)], assets_def.op.pool) == (group, pool), key
+        assert assets_def.partitions_def is None
+    for key, group in RECORDED_ASSETS.items():
+        assets_def = defs.resolve_assets_def(key)
+        assert (assets_def.group_names_by_key[dg.AssetKey(key)], assets_def.is_executable) == (group, False), key
         assert assets_def.partitions_def is None
     assert {(c.asset_key.to_user_string(), c.name) for c in repo.asset_graph.asset_check_keys} == CHECKS
     assert {j.name for j in repo.get_all_jobs()} - {"__ASSET_JOB"} == {"customer_sync_job", "export_new_customer_job",

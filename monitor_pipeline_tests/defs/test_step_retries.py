@@ -12,6 +12,7 @@ import dagster as dg
 import pytest
 
 from benchmarks.generate import generate
+from monitor_pipeline.defs.customer_export.asset import MONITOR_CUSTOMER_FILES
 from monitor_pipeline.defs.customer_export.job import (
     EXPORT_JOB_NAME, EXPORT_OP_NAME, build_export_new_customer_job, run_config_for,
 )
@@ -95,6 +96,7 @@ def test_app4sales_down_for_longer_than_the_clients_tries_is_retried_and_each_cu
     assert _starts(run.result)["customer_upsert_batches"] == 2
     assert _starts(run.result)["customer_frames"] == 1  # the frames were not parsed again
     assert run.metadata()["sent"] == 150  # the retry sent only what the first try had not got confirmed
+    assert run.metadata()["customers_in_app4sales"] == 250  # the retry's index (100) and what it created (150)
     codes = [c["CustomerCode"] for c in sync.sandbox.client().list_customers()]
     assert len(codes) == len(set(codes)) == 250
 
@@ -135,17 +137,33 @@ def _export(sandbox, ftp, *, max_retries: int = 2):
     try:
         result = job.execute_in_process(run_config=run_config, resources=tenancy(monitor_ftp, app4sales),
                                         instance=instance, raise_on_error=False)
-        return result, admin.get_result(created["CustomerGuid"]), created["CustomerCode"]
+        return result, admin.get_result(created["CustomerGuid"]), created["CustomerCode"], _history(instance)
     finally:
         instance.dispose()
+
+
+def _history(instance: dg.DagsterInstance) -> list[tuple[str, dict]]:
+    """The asset monitor_customer_files' events, oldest first: ("materialization" | "observation", metadata)."""
+    records = [("materialization", r) for r in instance.fetch_materializations(MONITOR_CUSTOMER_FILES, limit=50).records]
+    records += [("observation", r) for r in instance.fetch_observations(MONITOR_CUSTOMER_FILES, limit=50).records]
+    records.sort(key=lambda kind_record: kind_record[1].storage_id)
+    return [(kind, {k: v.value for k, v in (r.asset_materialization or r.asset_observation).metadata.items()})
+            for kind, r in records]
 
 
 def test_an_export_outlasting_its_upload_attempts_is_retried_and_app4sales_hears_only_the_success(
         sandbox, ftp_server_factory):
     ftp = ftp_server_factory("ftp")
     ftp.refusing = 4  # the export's 4 upload attempts of the first try
-    result, posted, code = _export(sandbox, ftp)
+    result, posted, code, history = _export(sandbox, ftp)
     assert result.success
+    # the asset's history: the first try's failure (retried), then the delivery by the second try
+    assert [(kind, m["delivered"], m["step_try"]) for kind, m in history] == [("observation", 0, 1),
+                                                                             ("materialization", 1, 2)]
+    failed, done = history[0][1], history[1][1]
+    assert (failed["stage"], failed["will_retry"], failed["error_posted_to_app4sales"]) == ("upload", True, False)
+    assert "421" in failed["error"] and ftp.password not in failed["error"]
+    assert (done["customer_code"], done["upload_attempts"], done["uploaded"]) == (code, 1, 1)
     # one connection per upload attempt: the transport did not retry inside them (4, not 4 × 4)
     assert ftp.refused == 4
     assert _starts(result)[EXPORT_OP_NAME] == 2
@@ -156,8 +174,11 @@ def test_an_export_outlasting_its_upload_attempts_is_retried_and_app4sales_hears
 def test_an_export_failing_every_try_posts_its_error_once_at_the_end(sandbox, ftp_server_factory):
     ftp = ftp_server_factory("ftp")
     ftp.refusing = 1000
-    result, posted, code = _export(sandbox, ftp)
+    result, posted, code, history = _export(sandbox, ftp)
     assert not result.success
+    assert [(kind, m["stage"], m["will_retry"], m["step_try"]) for kind, m in history] == [
+        ("observation", "upload", True, 1), ("observation", "upload", True, 2), ("observation", "upload", False, 3)]
+    assert history[-1][1]["error_posted_to_app4sales"] is True and history[-1][1]["error"] == posted["Error"]
     assert ftp.refused == 3 * 4  # 3 tries of the step × 4 upload attempts, each one connection
     assert _starts(result)[EXPORT_OP_NAME] == 3
     assert posted["Posts"] == 1 and not posted.get("Result")

@@ -6,6 +6,11 @@ it and the XML, uploads ``customers/<CustomerCode>.xml`` atomically and reports 
 App4Sales (``monitor_pipeline.export.export_new_customer``). A failure is posted to App4Sales
 first, then fails the run with the same message.
 
+Lineage (:mod:`monitor_pipeline.defs.customer_export.asset`, docs/export-asset.md): a delivered file — uploaded,
+or the same bytes found already there — is recorded as a materialization of ``monitor_customer_files``
+(group ``customer_export``; the run's partition, its tenant, when partitioned); every failed try as an
+observation of it with the stage and the error.
+
 A file in Monitor's folder is never replaced (SPEC §6): re-executing a run whose upload had
 succeeded (e.g. its result post failed) finds the same bytes there, uploads nothing and posts
 SUCCESS; another file under that name (other bytes, or the name in another case) fails the run
@@ -23,9 +28,11 @@ App4Sales only by the last try, so App4Sales hears one outcome, not an error fol
 import dagster as dg
 from pydantic import Field
 
+from monitor_pipeline.defs.customer_export.asset import MONITOR_CUSTOMER_FILES, delivered, failed, failed_export
 from monitor_pipeline.export import ExportError, export_new_customer
+from monitor_pipeline.export.export_customer import MAX_ERROR_LENGTH, describe_exception
 from monitor_pipeline.defs.retries import retries_left
-from monitor_pipeline.resources.tenancy import MonitorTenancy
+from monitor_pipeline.resources.tenancy import MonitorTenancy, tenant_of
 
 EXPORT_OP_NAME = "export_new_customer"
 EXPORT_JOB_NAME = "export_new_customer_job"
@@ -64,10 +71,47 @@ def _tag_run(context: dg.OpExecutionContext, tags: dict[str, str]) -> None:
 def build_export_new_customer_op(retry_policy: dg.RetryPolicy | None = None) -> dg.OpDefinition:
     """The export op; ``retry_policy``: Dagster's retry of a try that failed transiently."""
 
+    def _export(context: dg.OpExecutionContext, config: ExportNewCustomerConfig, monitor_ftp, app4sales,
+                server: str, secrets: list, event: dict):
+        """The export on one App4Sales connection slot; an ``ExportError`` is observed, logged and raised as
+        ``dg.Failure`` (``allow_retries`` when it is transient and a try is left)."""
+        guid = config.customer_guid
+        with app4sales.session() as client:  # one of the App4Sales host's connection slots; the upload takes an FTP one
+            last_try = retries_left(context, retry_policy) == 0
+            try:
+                return export_new_customer(
+                    client, monitor_ftp.one_attempt().open, guid, config.xml,
+                    retry_attempts=config.retry_attempts, retry_backoff_seconds=config.retry_backoff_seconds,
+                    server=server, secrets=secrets, log=context.log.warning, report_transient=last_try,
+                )
+            except ExportError as exc:
+                if exc.customer_code:
+                    _tag_run(context, {"customer_code": exc.customer_code[:200]})
+                retry = exc.transient and not last_try
+                (context.log.warning if retry else context.log.error)(
+                    exc.message + (f" — the step is tried again ({retries_left(context, retry_policy)} tries left)"
+                                   if retry else ""))
+                context.log_event(failed_export(exc, will_retry=retry, **event))
+                raise dg.Failure(
+                    description=f"Customer export failed ({exc.stage}): {exc.message}",
+                    metadata={
+                        "customer_guid": guid,
+                        "customer_code": exc.customer_code or "",
+                        "stage": exc.stage,
+                        "error_posted_to_app4sales": exc.posted,
+                        "message": exc.message,
+                        "step_try": context.retry_number + 1,
+                    },
+                    allow_retries=retry,
+                ) from None
+
     @dg.op(
         name=EXPORT_OP_NAME,
-        description="Upload one new App4Sales customer's XML to Monitor as `customers/<CustomerCode>.xml` and report "
-                    "`SUCCESS_CUSTOMER:<CustomerCode>` (or the error) back to App4Sales.",
+        # {CustomerCode}, not <CustomerCode>: the UI renders descriptions as Markdown, where <…> is HTML
+        description="Upload one new App4Sales customer's XML to Monitor as `customers/{CustomerCode}.xml`, report "
+                    "`SUCCESS_CUSTOMER:{CustomerCode}` (or the error) back to App4Sales and record the delivery "
+                    f"as a materialization of {MONITOR_CUSTOMER_FILES.to_user_string()} (a failure as an "
+                    "observation of it).",
         tags=FLOW_TAGS,
         out=dg.Out(dict, description="customer_guid, customer_code, remote_path, bytes, sha256, message, uploaded"),
         retry_policy=retry_policy,
@@ -86,36 +130,21 @@ def build_export_new_customer_op(retry_policy: dg.RetryPolicy | None = None) -> 
             server = ""
         context.log.info(f"Exporting new customer {guid} (feed sequence {config.sequence}) to {server or 'Monitor'}")
         secrets = [monitor_ftp.password, app4sales.password]
-        with app4sales.session() as client:  # one of the App4Sales host's connection slots; the upload takes an FTP one
-            last_try = retries_left(context, retry_policy) == 0
-            try:
-                result = export_new_customer(
-                    client, monitor_ftp.one_attempt().open, guid, config.xml,
-                    retry_attempts=config.retry_attempts, retry_backoff_seconds=config.retry_backoff_seconds,
-                    server=server, secrets=secrets, log=context.log.warning, report_transient=last_try,
-                )
-            except ExportError as exc:
-                if exc.customer_code:
-                    _tag_run(context, {"customer_code": exc.customer_code[:200]})
-                retry = exc.transient and not last_try
-                (context.log.warning if retry else context.log.error)(
-                    exc.message + (f" — the step is tried again ({retries_left(context, retry_policy)} tries left)"
-                                   if retry else ""))
-                raise dg.Failure(
-                    description=f"Customer export failed ({exc.stage}): {exc.message}",
-                    metadata={
-                        "customer_guid": guid,
-                        "customer_code": exc.customer_code or "",
-                        "stage": exc.stage,
-                        "error_posted_to_app4sales": exc.posted,
-                        "message": exc.message,
-                        "step_try": context.retry_number + 1,
-                    },
-                    allow_retries=retry,
-                ) from None
+        event = dict(partition=tenant_of(context), server=server, sequence=config.sequence,
+                     step_try=context.retry_number + 1)
+        try:
+            result = _export(context, config, monitor_ftp, app4sales, server, secrets, event)
+        except dg.Failure:
+            raise
+        except Exception as exc:  # outside the export itself (e.g. no App4Sales connection slot in time)
+            error = describe_exception(exc, secrets)[:MAX_ERROR_LENGTH]
+            context.log_event(failed(guid=guid, stage="step", error=error,
+                                     will_retry=retries_left(context, retry_policy) > 0, **event))
+            raise
         _tag_run(context, {"customer_code": result.customer_code})
         done = "Uploaded" if result.uploaded else "Already delivered (same bytes there, not uploaded again):"
         context.log.info(f"{done} {result.remote_path} ({result.bytes} bytes) and posted {result.message}")
+        context.log_event(delivered(result, **event))
         context.add_output_metadata({
             "customer_guid": result.customer_guid,
             "customer_code": result.customer_code,
@@ -144,7 +173,9 @@ def build_export_new_customer_job(partitions_def: dg.PartitionsDefinition | None
     @dg.job(
         name=EXPORT_JOB_NAME,
         description="Customer export, App4Sales → Monitor: upload one new customer's XML as "
-                    "`customers/<CustomerCode>.xml` and report the result to App4Sales. Launched by new_customer_sensor"
+                    "`customers/{CustomerCode}.xml`, report the result to App4Sales and record the delivery in "
+                    f"the asset {MONITOR_CUSTOMER_FILES.to_user_string()} (group customer_export). Launched by "
+                    "new_customer_sensor, one run per customer"
                     + (" (the tenant is the run's partition)." if partitions_def else "."),
         tags=FLOW_TAGS,
         executor_def=dg.in_process_executor,

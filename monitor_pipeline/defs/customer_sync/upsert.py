@@ -4,6 +4,8 @@ The materialization says what App4Sales confirmed, customer by customer (``sync.
 ``created``/``updated``/``reactivated`` count confirmed customers only; ``failed`` are the ones App4Sales
 rejected, ``unconfirmed`` the ones its answer did not confirm. Both are left out of the state, so the
 next run sends them again, and either makes the ``no_failed_customers`` check fail, naming them.
+``customers_in_app4sales``: the customers the administration has after the run (enabled or not), the index
+the sync reads anyway plus the ones it created, so it costs no call.
 The upsert holds the administration's lock (``MONITOR_SYNC_LOCK_TIMEOUT``) for its whole length.
 """
 
@@ -132,6 +134,7 @@ def upsert_customers(context: dg.AssetExecutionContext, config: UpsertConfig, fr
             "scripts_skipped": ", ".join(result.scripts_skipped) or "none",
             "unknown_price_lists": len(result.unknown_price_lists),
             "full_refresh": config.full_refresh,
+            "customers_in_app4sales": result.customers_in_app4sales,
         },
         check_results=[dg.AssetCheckResult(
             check_name="no_failed_customers", passed=not problems,

@@ -186,11 +186,13 @@ def _dispose_instances():
         _INSTANCES.pop().dispose()
 
 
-def run_export(item: dict, monitor_ftp, app4sales_api, **op_config):
+def run_export(item: dict, monitor_ftp, app4sales_api, *, instance: dg.DagsterInstance | None = None, **op_config):
+    """One run on ``instance`` (the caller disposes of it), else on an ephemeral one of its own."""
     run_config = run_config_for(item)
     run_config["ops"][EXPORT_OP_NAME]["config"].update({"retry_backoff_seconds": 0.0, **op_config})
-    instance = dg.DagsterInstance.ephemeral()
-    _INSTANCES.append(instance)
+    if instance is None:
+        instance = dg.DagsterInstance.ephemeral()
+        _INSTANCES.append(instance)
     result = export_new_customer_job.execute_in_process(
         run_config=run_config, resources=tenancy(monitor_ftp, app4sales_api),
         instance=instance, raise_on_error=False)

@@ -111,6 +111,21 @@ def test_inactive_customer_is_reactivated(sync):
     assert sync.sandbox.admin_api().get_customer("R3")["CustomerEnabled"] is True
 
 
+def test_customers_in_app4sales_is_the_index_read_plus_the_customers_created(sync):
+    customers = [customer_xml(f"N{i}", f"Kund {i}") for i in range(5)]
+    write_customers(sync.customers_xml, customers)
+    first = sync.run()
+    assert first.success, first.failure_message()
+    assert (first.metadata()["created"], first.metadata()["customers_in_app4sales"]) == (5, 5)
+    sync.sandbox.client().deactivate_customers(["N2"])  # still one of the administration's customers
+    second = sync.run()
+    assert second.metadata()["reactivated"] == 1 and second.metadata()["customers_in_app4sales"] == 5
+    write_customers(sync.customers_xml, customers + [customer_xml("N5", "Kund 5"), customer_xml("N6", "Kund 6")])
+    third = sync.run()
+    assert third.metadata()["created"] == 2
+    assert third.metadata()["customers_in_app4sales"] == 7 == len(sync.sandbox.client().list_customers())
+
+
 def test_scripts_run_before_the_first_and_after_the_last_batch(sync):
     sync.setenv(MONITOR_BATCH_SIZE="2")
     api = sync.sandbox.admin_api()
