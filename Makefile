@@ -4,6 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.local/dagster_home
+# dg compares the active virtual environment with the project's .venv
+export VIRTUAL_ENV := $(CURDIR)/$(VENV)
 
 .PHONY: install demo test bench dev sandbox validate clean
 
@@ -25,7 +27,7 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 
 ## The whole test suite (what .ci/run calls).
 test: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster definitions validate -w workspace.yaml
+	$(BIN)/dg check defs
 	$(BIN)/pytest
 
 ## Benchmarks: normalization ratios, the end-to-end sync, the sync over a slow throttling App4Sales (WAN) and the
@@ -45,7 +47,7 @@ sandbox: install
 	$(BIN)/monitor-pipeline sandbox serve
 
 validate: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster definitions validate -w workspace.yaml
+	$(BIN)/dg check defs
 
 clean:
 	rm -rf .local bench_data

@@ -107,8 +107,9 @@ def demo(_: argparse.Namespace) -> int:
 
 
 def dev(_: argparse.Namespace) -> int:
-    """Sandbox in this process, seeded folder, then `dagster dev` on the workspace."""
-    _prepare_dagster_home()
+    """Sandbox in this process, seeded folder, then `dg dev` on the workspace, started in DAGSTER_HOME (run
+    from the repository, Dagster would warn that the repository's dagster.yaml is not the instance's)."""
+    home = _prepare_dagster_home()
     xml = seed_local_ftp_folder()
     print(f"Monitor's FTP folder: {xml.parent}")
     with embedded_sandbox():
@@ -116,10 +117,10 @@ def dev(_: argparse.Namespace) -> int:
         _sandbox_extras().register_script("UpdateCustomers")
         print(f"App4Sales sandbox page: http://{defaults.SANDBOX_HOST}:{defaults.SANDBOX_PORT}/"
               f"{defaults.SANDBOX_ADMINISTRATION}/")
-        command = [str(Path(sys.executable).with_name("dagster")), "dev", "-w",
-                   str(defaults.REPO_ROOT / "workspace.yaml")]
+        command = [str(Path(sys.executable).with_name("dg")), "dev", "-w", str(defaults.REPO_ROOT / "workspace.yaml")]
+        env = {**os.environ, "VIRTUAL_ENV": sys.prefix}  # dg compares it with the project's .venv
         try:
-            return subprocess.call(command, cwd=defaults.REPO_ROOT)
+            return subprocess.call(command, cwd=home, env=env)
         except KeyboardInterrupt:
             return 0
 
