@@ -157,7 +157,7 @@ def frame_checks(customers: pd.DataFrame, addresses: pd.DataFrame, contacts: pd.
                               passed=count == 0, severity=dg.AssetCheckSeverity.WARN,
                               metadata={"rejected": count, **shown})
 
-    mains = contacts["IsMainContactPerson"].fillna(False).astype(int).groupby(contacts["CustomerCode"], sort=False).sum()
+    mains = contacts["IsMainContactPerson"].fillna(False).astype(int).groupby(contacts["CustomerCode"]).sum()
     wrong = mains[mains != 1]
     yield dg.AssetCheckResult(
         check_name="one_main_contact", asset_key="customer_contacts", passed=wrong.empty,
