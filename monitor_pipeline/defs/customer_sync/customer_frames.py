@@ -18,7 +18,7 @@ import dagster as dg
 from monitor_pipeline.customers import CustomersXmlError, ExtraDataError, NormalizeSettings, normalize_customers
 from monitor_pipeline.customers.settings import NormalizeOptions
 from monitor_pipeline.resources.connector_settings import ConnectorSettings
-from monitor_pipeline.defs.customer_sync.frame_metadata import TABLE_BYTES, TABLE_ROWS, frame_checks, log_rows, preview
+from monitor_pipeline.defs.customer_sync.frame_metadata import frame_checks, log_rows, preview, table_entries
 from monitor_pipeline.defs.customer_sync.frames_reuse import input_key, reusable_frames
 from monitor_pipeline.transport.fetch import server_location, sha256_of
 from monitor_pipeline.resources.file_transport import MonitorFileTransport
@@ -140,13 +140,13 @@ def normalize_frames(context: dg.AssetExecutionContext, config: FramesConfig, cu
               "customer_contacts": result.contacts, "customer_dashboards": result.dashboards,
               "customer_rejections": result.rejected}
     for name, frame in frames.items():
-        metadata = {"row_count": dg.MetadataValue.int(len(frame)), "preview": preview(frame)}
+        metadata = {"row_count": dg.MetadataValue.int(len(frame)), **preview(frame)}
         if name == "customers":
             metadata.update(shared)
             metadata["source_format"] = dg.MetadataValue.json(result.source_format)
             if len(result.rejected):
-                metadata["rejected"] = preview(result.rejected, TABLE_ROWS, TABLE_BYTES)
+                metadata.update(table_entries("rejected", result.rejected))
             if len(result.warnings):
-                metadata["warnings_preview"] = preview(result.warnings, TABLE_ROWS, TABLE_BYTES)
+                metadata.update(table_entries("warnings_preview", result.warnings))
         yield dg.Output(frame, output_name=name, metadata=metadata)
-    yield from frame_checks(result.customers, result.addresses, result.contacts, len(result.rejected))
+    yield from frame_checks(result.customers, result.addresses, result.contacts, result.rejected)

@@ -13,7 +13,7 @@ import dagster as dg
 import pandas as pd
 
 import monitor_pipeline.customers as customers_package
-from monitor_pipeline.defs.customer_sync.frame_metadata import TABLE_BYTES, frame_checks, preview
+from monitor_pipeline.defs.customer_sync.frame_metadata import TABLE_BYTES, frame_checks, preview, table_entries
 from monitor_pipeline.customers import NormalizeSettings
 from monitor_pipeline.resources.storage import FRAME_SUFFIX, MonitorStorage
 
@@ -75,20 +75,30 @@ def reusable_frames(context: dg.AssetExecutionContext, key: str, storage: Monito
 
 
 def _small(value) -> bool:
-    """Whether a carried metadata value is within the table budget (one made by an older version, before
-    metadata was bounded, may not be: it is dropped rather than copied into every later run)."""
-    return len(json.dumps(str(getattr(value, "value", value)))) <= TABLE_BYTES
+    """Whether a carried metadata value is within the table budget as serialized (one made by an older version,
+    before metadata was bounded, may not be: it is dropped rather than copied into every later run)."""
+    return len(dg.serialize_value(value)) <= TABLE_BYTES
 
 
 def _outputs(frames: dict[str, pd.DataFrame], head: dg.AssetMaterialization):
-    carried = {k: head.metadata[k] for k in ("rejected_customers", "warnings", "input_key", "source_format",
-                                             "rejected", "warnings_preview")
-               if k in head.metadata and _small(head.metadata[k])}
+    """The outputs and checks from the stored frames. The warnings are not a stored frame: their count and table
+    are carried from the parse's materialization; the rejected customers are (``customer_rejections``): their
+    count, table and check come from it, as in the parse."""
+    rejected = frames.get("customer_rejections")
+    carried_keys = ["warnings", "input_key", "source_format", "warnings_preview", "warnings_preview_rows"]
+    if rejected is None:
+        carried_keys += ["rejected_customers", "rejected", "rejected_rows"]
+    carried = {k: head.metadata[k] for k in carried_keys if k in head.metadata and _small(head.metadata[k])}
+    if rejected is not None:
+        carried["rejected_customers"] = len(rejected)
+        if len(rejected):
+            carried.update(table_entries("rejected", rejected))
     for asset, frame in frames.items():
-        metadata = {"row_count": dg.MetadataValue.int(len(frame)), "preview": preview(frame)}
+        metadata = {"row_count": dg.MetadataValue.int(len(frame)), **preview(frame)}
         if asset == "customers":
             metadata.update(carried)
             metadata["reparsed"] = False
         yield dg.Output(frame, output_name=asset, metadata=metadata)
-    rejected = head.metadata["rejected_customers"].value if "rejected_customers" in head.metadata else 0
+    if rejected is None:
+        rejected = head.metadata["rejected_customers"].value if "rejected_customers" in head.metadata else 0
     yield from frame_checks(frames["customers"], frames["customer_addresses"], frames["customer_contacts"], rejected)

@@ -1,6 +1,6 @@
 """Run metadata stays small whatever customers.xml holds: previews, the rejected / warnings tables, check
-examples and log lines cut long values to 200 characters plus "…" and show a bounded number of rows,
-so one event of the run (a materialization, a check result, a log line) stays below 64 KiB."""
+tables and examples, and log lines cut long values to 200 characters plus "…" and show a bounded number of
+rows, so one event of the run (a materialization, a check result, a log line) stays below 64 KiB."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from monitor_pipeline.defs.customer_sync.frame_metadata import preview as _preview
+from monitor_pipeline.defs.customer_sync.frame_metadata import PREVIEW_BYTES, TABLE_ROWS, table
 from monitor_pipeline.defs.customer_sync.frames_reuse import _outputs
 from monitor_pipeline.customers import CUSTOMER_COLUMNS
 from monitor_pipeline_tests.defs.customer_sync.frames_harness import run_frames
@@ -60,7 +60,10 @@ def test_50_mb_of_notes_are_stored_whole_but_shown_cut(sync):
                for code, text in zip(stored["CustomerCode"], stored["CustomerNote"])}
     assert lengths == {"C0": 0, **{code: NOTE for code in BIG}, "C1": 0, "C2": 0}
     preview = customers["preview"]
-    assert "| " + "N" * 200 + "… |" in preview and "N" * 201 not in preview
+    assert isinstance(preview, dg.TableMetadataValue) and customers["preview_rows"] == "5 of 8"
+    notes = [record.data["CustomerNote"] for record in preview.records]
+    assert notes == ["", *["N" * 200 + "…"] * 4]
+    assert len(dg.serialize_value(preview)) <= PREVIEW_BYTES
     sizes = _metadata_sizes(run)
     assert set(sizes) == {"customers_xml", "customers", "customer_addresses", "customer_contacts",
                           "customer_dashboards", "customer_rejections", "no_duplicate_customer_code",
@@ -73,6 +76,7 @@ def test_50_mb_of_notes_are_stored_whole_but_shown_cut(sync):
     assert again.success, again.failure_message()
     assert again.metadata("customers")["reparsed"] is False
     assert again.metadata("customers")["preview"] == preview
+    assert again.metadata("customers")["preview_rows"] == "5 of 8"
     assert max(_metadata_sizes(again).values()) < EVENT_BOUND
     assert max(_sizes(sync, again).values()) < EVENT_BOUND
 
@@ -90,10 +94,16 @@ def test_100k_warnings_are_counted_in_full_but_shown_in_bounded_tables_and_logs(
 
     meta = run.metadata("customers")
     assert (meta["row_count"], meta["warnings"], meta["rejected_customers"]) == (100_000, 100_000, 60)
-    table = meta["warnings_preview"]
-    assert table.count("| VatLiable |") == 20 and table.endswith("_20 of 100,000 rows_")
-    assert "| <isvatliable> '" + "ja" * 50 + "…' is not a valid boolean; set to null |" in table
-    assert meta["rejected"].endswith("_20 of 60 rows_")
+    warnings = [record.data for record in meta["warnings_preview"].records]
+    assert [w["Field"] for w in warnings] == ["VatLiable"] * 20 and meta["warnings_preview_rows"] == "20 of 100,000"
+    assert warnings[0]["Message"] == "<isvatliable> '" + "ja" * 50 + "…' is not a valid boolean; set to null"
+    assert len(meta["rejected"].records) == 20 and meta["rejected_rows"] == "20 of 60"
+    [check] = [e for e in run.result.get_asset_check_evaluations() if e.check_name == "no_rejected_customers"]
+    rejected = check.metadata["rejected_customers"].value.records
+    assert check.metadata["rejected"].value == 60 and len(rejected) == TABLE_ROWS
+    assert check.metadata["rejected_customers_rows"].value == "20 of 60"
+    assert rejected[0].data == {"Position": 100_001, "Line": rejected[0].data["Line"], "CustomerCode": "",
+                                "Reason": "missing CustomerCode"}
 
     logs = [entry.user_message for entry in sync.instance.all_logs(run.result.run_id)
             if entry.dagster_event is None and entry.step_key == "customer_frames"]
@@ -111,11 +121,15 @@ def test_100k_warnings_are_counted_in_full_but_shown_in_bounded_tables_and_logs(
 
 def test_a_preview_of_long_non_ascii_values_in_every_column_fits_its_budget():
     frame = pd.DataFrame({col: ["å|\n" * 5_000] * 100 for col in CUSTOMER_COLUMNS})
-    text = _preview(frame).value
-    assert text.splitlines()[0] == "| " + " | ".join(CUSTOMER_COLUMNS) + " |"
-    assert len(dg.serialize_value(dg.MetadataValue.md(text))) < 21 * 1024   # PREVIEW_BYTES and the envelope
-    assert text.endswith(" of 100 rows_") and "\\|" in text and "…" in text
-    assert len(_preview(frame.head(3), 5, 16 * 1024).value) < 16 * 1024
+    preview, shown = table(frame)
+    assert [column.name for column in preview.schema.columns] == CUSTOMER_COLUMNS
+    assert len(dg.serialize_value(preview)) <= PREVIEW_BYTES
+    assert len(dg.serialize_value({"preview": preview})) < 21 * 1024   # as a materialization stores it
+    assert 1 <= shown < 100 and len(preview.records) == shown
+    cells = [value for record in preview.records for value in record.data.values()]
+    assert all(value.startswith("å| å| ") and value.endswith("…") and "\n" not in value for value in cells)
+    small, _ = table(frame.head(3), 5, 16 * 1024)
+    assert len(dg.serialize_value(small)) <= 16 * 1024
 
 
 def test_reused_frames_do_not_carry_oversized_metadata_of_an_older_version():
@@ -126,5 +140,24 @@ def test_reused_frames_do_not_carry_oversized_metadata_of_an_older_version():
         "warnings_preview": dg.MetadataValue.md("| x |\n|---|\n| ok |"),
         "rejected": dg.MetadataValue.md("| " + "N" * 50_000_000 + " |")})
     customers = next(out for out in _outputs(frames, head) if getattr(out, "output_name", None) == "customers")
-    assert sorted(customers.metadata) == ["input_key", "preview", "rejected_customers", "reparsed", "row_count",
-                                          "warnings", "warnings_preview"]
+    assert sorted(customers.metadata) == ["input_key", "preview", "preview_rows", "rejected_customers", "reparsed",
+                                          "row_count", "warnings", "warnings_preview"]
+
+
+def test_reused_frames_show_the_rejected_customers_of_the_stored_frame():
+    frames = {name: pd.DataFrame({"CustomerCode": ["A1"], "Country": ["SE"], "IsMainContactPerson": [True]})
+              for name in ("customers", "customer_addresses", "customer_contacts", "customer_dashboards")}
+    frames["customer_rejections"] = pd.DataFrame({"CustomerCode": [None, "B2"], "Position": [2, 3],
+                                                  "Line": pd.array([7, None], dtype="Int64"),
+                                                  "Reason": ["missing CustomerCode", "missing CustomerName"]})
+    head = dg.AssetMaterialization("customers", metadata={   # an older version's: counted 5, a markdown table
+        "input_key": "k", "warnings": 0, "rejected_customers": 5, "rejected": dg.MetadataValue.md("| old |")})
+    results = list(_outputs(frames, head))
+    customers = next(out for out in results if getattr(out, "output_name", None) == "customers")
+    assert customers.metadata["rejected_customers"].value == 2 and customers.metadata["rejected_rows"].value == "2 of 2"
+    assert isinstance(customers.metadata["rejected"], dg.TableMetadataValue)
+    [check] = [r for r in results if getattr(r, "check_name", None) == "no_rejected_customers"]
+    assert check.passed is False and check.metadata["rejected"].value == 2
+    assert [r.data for r in check.metadata["rejected_customers"].records] == [
+        {"Position": 2, "Line": 7, "CustomerCode": "", "Reason": "missing CustomerCode"},
+        {"Position": 3, "Line": None, "CustomerCode": "B2", "Reason": "missing CustomerName"}]
