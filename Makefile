@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet 'dagster-dg-cli==1.13.*'   # dg check defs, dg dev (see pyproject.toml)
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -37,6 +38,7 @@ bench: install
 	$(BIN)/python -m benchmarks.bench_sync
 	$(BIN)/python -m benchmarks.bench_wan
 	$(BIN)/python -m benchmarks.bench_cli
+	$(BIN)/python -m benchmarks.bench_export_latency
 
 ## The Dagster UI with the embedded default running (sandbox + local folder).
 dev: install $(DAGSTER_HOME)/dagster.yaml
