@@ -2,15 +2,13 @@
 the host tags of dagster.yaml's queue limits), run by a real daemon: with MONITOR_FTP_HOST_CONNECTIONS=1
 the tenants' shared FTP server never has two connections open, and both runs succeed."""
 
-import time
 
 import pytest
 
 from monitor_pipeline_tests.defs.customer_sync.harness import customer_xml, write_customers
 from monitor_pipeline_tests.defs.test_tenants import tenants_yaml
 from monitor_pipeline_tests.e2e.dagster_processes import dagster_home, dagster_processes
-from monitor_pipeline_tests.e2e.test_graphql_launch import graphql
-from monitor_pipeline_tests.e2e.test_tenant_backfill import BACKFILL, RUNS
+from monitor_pipeline_tests.e2e.test_tenant_backfill import backfill_runs
 from monitor_pipeline_tests.servers.ftp import start_ftp_server
 
 pytestmark = pytest.mark.e2e
@@ -35,17 +33,8 @@ def test_an_asset_backfill_over_two_tenants_on_one_ftp_host_keeps_its_limit(tmp_
            "NORTH_APP4SALES_PASSWORD": sandbox.password, "SOUTH_APP4SALES_PASSWORD": sandbox.password}
     try:
         with dagster_processes(env, tmp_path) as port:
-            launched = graphql(port, BACKFILL, {"params": {
-                "partitionNames": ["north", "south"],
-                "assetSelection": [{"path": [name]} for name in ASSETS]}})["launchPartitionBackfill"]
-            assert launched["__typename"] == "LaunchBackfillSuccess", launched
-            deadline = time.monotonic() + 240
-            runs = []
-            while time.monotonic() < deadline:
-                runs = graphql(port, RUNS, {"backfillId": launched["backfillId"]})["runsOrError"]["results"]
-                if len(runs) == 2 and all(r["status"] in ("SUCCESS", "FAILURE", "CANCELED") for r in runs):
-                    break
-                time.sleep(1)
+            runs = backfill_runs(port, {"partitionNames": ["north", "south"],
+                                        "assetSelection": [{"path": [name]} for name in ASSETS]})
     finally:
         ftp.stop()
     assert [r["status"] for r in runs] == ["SUCCESS", "SUCCESS"], (tmp_path / "daemon.log").read_text()[-4000:]

@@ -29,6 +29,21 @@ query Runs($backfillId: String!) {
 }"""
 
 
+def backfill_runs(port: int, params: dict, runs: int = 2, timeout: float = 240) -> list[dict]:
+    """Launch a partition backfill through the webserver's GraphQL (as the UI does) and wait until its
+    ``runs`` runs have finished (or ``timeout``); their id, status and tags."""
+    launched = graphql(port, BACKFILL, {"params": params})["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    deadline = time.monotonic() + timeout
+    found: list[dict] = []
+    while time.monotonic() < deadline:
+        found = graphql(port, RUNS, {"backfillId": launched["backfillId"]})["runsOrError"]["results"]
+        if len(found) == runs and all(r["status"] in ("SUCCESS", "FAILURE", "CANCELED") for r in found):
+            break
+        time.sleep(1)
+    return found
+
+
 def test_backfill_over_two_tenants(tmp_path, sandbox):
     ftp = start_ftp_server(tmp_path / "ftp-root", base="")
     admins = {"north": sandbox.admin + "-n", "south": sandbox.admin + "-s"}
@@ -44,19 +59,11 @@ def test_backfill_over_two_tenants(tmp_path, sandbox):
            "NORTH_APP4SALES_PASSWORD": sandbox.password, "SOUTH_APP4SALES_PASSWORD": sandbox.password}
     try:
         with dagster_processes(env, tmp_path) as port:
-            launched = graphql(port, BACKFILL, {"params": {
+            runs = backfill_runs(port, {
                 "selector": {"partitionSetName": "customer_sync_job_partition_set",
                              "repositorySelector": {"repositoryLocationName": "monitor_pipeline",
                                                     "repositoryName": "__repository__"}},
-                "partitionNames": ["north", "south"]}})["launchPartitionBackfill"]
-            assert launched["__typename"] == "LaunchBackfillSuccess", launched
-            deadline = time.monotonic() + 240
-            runs = []
-            while time.monotonic() < deadline:
-                runs = graphql(port, RUNS, {"backfillId": launched["backfillId"]})["runsOrError"]["results"]
-                if len(runs) == 2 and all(r["status"] in ("SUCCESS", "FAILURE", "CANCELED") for r in runs):
-                    break
-                time.sleep(1)
+                "partitionNames": ["north", "south"]})
     finally:
         ftp.stop()
     assert [r["status"] for r in runs] == ["SUCCESS", "SUCCESS"], (tmp_path / "daemon.log").read_text()[-4000:]
