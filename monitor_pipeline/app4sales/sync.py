@@ -512,14 +512,14 @@ def run_sync(client: SyncClient | None, customers: pd.DataFrame, addresses: pd.D
         raise TypeError("run_sync needs either client, or connect and administration")
     log = log if isinstance(log, LogRelay) else LogRelay(log or logging.getLogger(__name__))
     started = time.monotonic()
+    active: list = [client, getattr(client, "request_count", 0)]  # the client in use, its calls before
     result = SyncResult()
     administration = client.administration if client is not None else administration
-    opened = connect if connect is not None else (lambda: nullcontext(client))
-    current, calls_before = None, 0  # the client once opened (under the lock), and its calls until then
 
     def finish() -> SyncResult:
+        current = active[0]
         result.failed = len(result.failures)
-        result.requests = getattr(current, "request_count", 0) - calls_before
+        result.requests = getattr(current, "request_count", 0) - active[1]
         result.duration_s = time.monotonic() - started
         window = getattr(current, "window", None)
         if window is not None:
@@ -537,12 +537,13 @@ def run_sync(client: SyncClient | None, customers: pd.DataFrame, addresses: pd.D
     try:
         with open_state(location, administration, tenant) as state, \
                 state.lock(owner, timeout=lock_timeout, on_wait=waiting), \
-                opened() as current:
-            calls_before = getattr(current, "request_count", 0)
-            window = getattr(current, "window", None)
-            if window is not None and window.maximum < settings.upsert_concurrency:  # no more batches than calls
-                settings = settings.model_copy(update={"upsert_concurrency": window.maximum})
-            _locked_sync(current, customers, addresses, contacts, dashboards, state=state, settings=settings,
+                (connect() if connect is not None else nullcontext(client)) as locked_client:
+            if connect is not None:
+                active[:] = [locked_client, getattr(locked_client, "request_count", 0)]
+                window = getattr(locked_client, "window", None)
+                if window is not None and window.maximum < settings.upsert_concurrency:
+                    settings = settings.model_copy(update={"upsert_concurrency": window.maximum})
+            _locked_sync(locked_client, customers, addresses, contacts, dashboards, state=state, settings=settings,
                          present_codes=present_codes, result=result, finish=finish, on_progress=on_progress,
                          log=log)
     except StateLockedError as exc:  # raised only while waiting for the lock: nothing was sent

@@ -61,13 +61,14 @@ def build_customer_upsert_batches(partitions_def: dg.PartitionsDefinition | None
     return customer_upsert_batches
 
 
-def log_granted_slots(wanted: int, granted: int, log) -> None:
-    """Say so when the App4Sales host granted fewer connection slots than the batches in flight wanted
-    (``run_sync`` keeps the batches in flight at the grant)."""
-    if granted < wanted:
-        log.info(f"{granted} batches in flight at most, not {wanted} (MONITOR_UPSERT_CONCURRENCY): the connection "
-                 "slots of the App4Sales host this run was granted (MONITOR_APP4SALES_HOST_CONNECTIONS, shared by "
-                 "every run on that host)")
+def granted_concurrency(settings: SyncSettings, granted: int, log) -> SyncSettings:
+    """``settings`` with the batches in flight capped at the connection slots granted."""
+    if granted >= settings.upsert_concurrency:
+        return settings
+    log.info(f"{granted} batches in flight at most, not {settings.upsert_concurrency} (MONITOR_UPSERT_CONCURRENCY): "
+             f"the connection slots of the App4Sales host this run was granted (MONITOR_APP4SALES_HOST_CONNECTIONS, "
+             "shared by every run on that host)")
+    return settings.model_copy(update={"upsert_concurrency": granted})
 
 
 def upsert_customers(context: dg.AssetExecutionContext, config: UpsertConfig, frames: tuple[pd.DataFrame, ...],
@@ -85,7 +86,7 @@ def upsert_customers(context: dg.AssetExecutionContext, config: UpsertConfig, fr
         # waited for as long as the lock; run_sync keeps the batches in flight at the grant.
         with app4sales.session(settings.upsert_concurrency, slot_wait=connector_settings.sync_lock_timeout,
                                logger=log) as client:
-            log_granted_slots(settings.upsert_concurrency, client.window.maximum, context.log)
+            granted_concurrency(settings, client.window.maximum, context.log)
             context.log.info(f"Syncing {len(customers):,} customers into App4Sales administration "
                              f"'{client.administration}'{' (full refresh)' if config.full_refresh else ''}")
             yield client
