@@ -34,7 +34,9 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-SCHEMA_VERSION = 2
+from monitor_pipeline.app4sales.hash_cache import HashCache
+
+SCHEMA_VERSION = 3  # 3: the payload hash cache (hash_cache)
 DEFAULT_LEASE_SECONDS = 60.0
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -108,6 +110,9 @@ class SyncState:
             self._conn.execute(
                 "CREATE TABLE IF NOT EXISTS sync_lock (id INTEGER PRIMARY KEY CHECK (id = 1), token TEXT NOT NULL,"
                 " owner TEXT NOT NULL, acquired_at TEXT NOT NULL, renewed REAL NOT NULL)")
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS hash_cache (id INTEGER PRIMARY KEY CHECK (id = 1), key TEXT NOT NULL,"
+                " data BLOB NOT NULL)")
             self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _connect(self) -> sqlite3.Connection:
@@ -224,9 +229,21 @@ class SyncState:
                 "synced_at = excluded.synced_at", data)
         return len(data)
 
+    def load_hash_cache(self, key: str) -> HashCache | None:
+        """The payload hash cache when it was stored under ``key`` (:mod:`.hash_cache`); else None."""
+        row = self._conn.execute("SELECT data FROM hash_cache WHERE id = 1 AND key = ?", (key,)).fetchone()
+        return HashCache.decode(key, row[0]) if row else None
+
+    def save_hash_cache(self, cache: HashCache) -> None:
+        """Replace the payload hash cache (one entry per administration)."""
+        data = cache.encode()
+        with self._transaction(fenced=True):
+            self._conn.execute("INSERT OR REPLACE INTO hash_cache (id, key, data) VALUES (1, ?, ?)", (cache.key, data))
+
     def clear(self) -> None:
         with self._transaction(fenced=True):
             self._conn.execute("DELETE FROM customer_state")
+            self._conn.execute("DELETE FROM hash_cache")
 
     def close(self) -> None:
         self._conn.close()

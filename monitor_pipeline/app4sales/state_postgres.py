@@ -43,6 +43,7 @@ from urllib.parse import quote, quote_plus
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, insert as pg_insert
 
+from monitor_pipeline.app4sales.hash_cache import HashCache
 from monitor_pipeline.app4sales.state import (DEFAULT_LEASE_SECONDS, StateLockLostError, default_owner,
                                               wait_for_lease)
 from monitor_pipeline.errors import ConfigError, PipelineError
@@ -74,6 +75,13 @@ lock_table = sa.Table(
     sa.Column("owner", sa.Text, nullable=False),
     sa.Column("acquired_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("renewed", sa.DateTime(timezone=True), nullable=False),
+)
+
+hash_cache_table = sa.Table(  # the payload hash cache (.hash_cache), one entry per scope
+    "monitor_sync_hash_cache", metadata,
+    sa.Column("scope", sa.Text, primary_key=True),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
 )
 
 
@@ -373,9 +381,26 @@ class PostgresSyncState:
                 conn.execute(stmt)
         return count
 
+    def load_hash_cache(self, key: str) -> HashCache | None:
+        """The payload hash cache when it was stored under ``key`` (:mod:`.hash_cache`); else None."""
+        query = sa.select(hash_cache_table.c.data).where(hash_cache_table.c.scope == self.scope,
+                                                         hash_cache_table.c.key == key)
+        with self._errors(), self._engine.connect() as conn:
+            data = conn.execute(query).scalar()
+        return HashCache.decode(key, bytes(data)) if data is not None else None
+
+    def save_hash_cache(self, cache: HashCache) -> None:
+        """Replace the payload hash cache (one entry per scope)."""
+        stmt = pg_insert(hash_cache_table).values(scope=self.scope, key=cache.key, data=cache.encode())
+        stmt = stmt.on_conflict_do_update(index_elements=[hash_cache_table.c.scope],
+                                          set_={"key": stmt.excluded.key, "data": stmt.excluded.data})
+        with self._transaction(fenced=True) as conn:
+            conn.execute(stmt)
+
     def clear(self) -> None:
         with self._transaction(fenced=True) as conn:
             conn.execute(sa.delete(state_table).where(state_table.c.scope == self.scope))
+            conn.execute(sa.delete(hash_cache_table).where(hash_cache_table.c.scope == self.scope))
 
     def close(self) -> None:
         """Nothing to close of its own: the connections are the process's pool's (:func:`dispose_engines`)."""

@@ -64,8 +64,10 @@ from pathlib import Path
 import pandas as pd
 
 from monitor_pipeline.app4sales.errors import App4SalesError, BatchRejectedError
+from monitor_pipeline.app4sales.hash_cache import HashCache, frames_key
 from monitor_pipeline.app4sales.payload import (
     CustomerTable,
+    _column,
     build_payloads,
     dashboard_digest,
     deduplicate_price_column,
@@ -161,6 +163,8 @@ class PayloadList(Sequence):
 
     @property
     def codes(self) -> list[str]:
+        if not self._positions:
+            return []
         codes = self._table.codes
         return [codes[i] for i in self._positions]
 
@@ -186,6 +190,8 @@ class SyncPlan:
     dashboards: dict[str, bytes]                # code → dashboard bytes to PUT
     hashes: dict[str, str]                      # code → payload hash, every customer in the file
     dashboard_hashes: dict[str, str | None]     # code → dashboard digest, every customer in the file
+    hashes_reused: bool = False                 # the hashes came from the payload hash cache (.hash_cache)
+    new_hash_cache: HashCache | None = None     # what to keep for the next run's plan (None: nothing new)
 
     @property
     def deactivation_fraction(self) -> float:
@@ -219,6 +225,7 @@ class SyncResult:
     throttled: int = 0           # 429/503 answers App4Sales gave
     lowest_window: int = 0       # fewest calls in flight the adaptive window came down to
     index_customers: int = 0     # customers in the App4Sales index as read before sending (enabled or not)
+    hashes_reused: bool = False  # the payload hashes came from the last plan's cache (.hash_cache)
 
     @property
     def customers_in_app4sales(self) -> int:
@@ -239,28 +246,66 @@ def _dashboards_by_code(dashboards: pd.DataFrame | None) -> dict[str, bytes]:
 
 @dataclass
 class PreparedFrames:
-    """What planning can work out before the App4Sales index arrives (:func:`prepare_frames`)."""
-    table: CustomerTable
+    """What planning can work out before the App4Sales index arrives (:func:`prepare_frames`).
+
+    With a usable payload hash cache (:mod:`.hash_cache`) the columnar table is not built at all: ``table``
+    is None until a plan needs it (:meth:`table_for`: the cache did not hold, or customers are sent)."""
+    table: CustomerTable | None
     dashboards: dict[str, bytes]       # code → dashboard bytes
     digests: list[str | None]          # dashboard digest per customer, table order
+    codes: list[str] = field(default_factory=list)
+    file_guids: list = field(default_factory=list)      # CustomerGuid as the file has it, table order
+    file_prices: list = field(default_factory=list)     # UsesPriceField as the file has it, table order
+    key: str | None = None                               # the frames' cache key (None: not tagged)
+    cache: HashCache | None = None                       # the cache entry that stands in for hashing
+    frames: tuple = ()                                   # the four frames, to build the table on demand
+
+    def table_for(self, guids: list, prices: list, *, hashing: bool) -> CustomerTable:
+        """The table with the resolved GUIDs and the deduplicated price lists; ``hashing``: ready to hash."""
+        if self.table is None:
+            self.table = _table(*self.frames)
+            if self.table.codes != self.codes:  # cannot happen: the cache was only taken for these codes
+                raise RuntimeError("the customer frames changed while they were planned")
+        if hashing and self.table._prepared is None:
+            self.table.prepare_hashes()
+        self.table.columns["CustomerGuid"], self.table.columns["UsesPriceField"] = guids, prices
+        return self.table
+
+
+def _table(customers, addresses, contacts) -> CustomerTable:
+    """The frames in columnar form, one row per code (the last occurrence kept)."""
+    table = CustomerTable(customers, addresses, contacts)
+    codes = table.codes
+    if len(set(codes)) != len(codes):  # normalization dedups already; keep the last occurrence anyway
+        last = {code: i for i, code in enumerate(codes)}
+        table.keep([i for i, code in enumerate(codes) if last[code] == i])
+    return table
 
 
 def prepare_frames(customers: pd.DataFrame, addresses: pd.DataFrame | None, contacts: pd.DataFrame | None,
-                   dashboards: pd.DataFrame | None) -> PreparedFrames:
+                   dashboards: pd.DataFrame | None, *, cache: HashCache | None = None) -> PreparedFrames:
     """The index-independent part of :func:`plan_sync`: the frames in columnar form (one row per code, the
     last occurrence kept), the dashboards' digests, and every part of the payload hashes that neither the
     index (CustomerGuid) nor the price lists (UsesPriceField) decide. :func:`run_sync` does this while
-    the index is being read."""
+    the index is being read.
+
+    ``cache``: the payload hash cache of the state; when it was made from these very frames
+    (:func:`.hash_cache.frames_key`, the same CustomerCode column) only three columns are read, the
+    digests are the cached ones, and the table is built only if the plan needs it."""
+    key = frames_key(customers, addresses, contacts, dashboards)
+    board_bytes = _dashboards_by_code(dashboards)
+    frames = (customers, addresses, contacts)
+    if cache is not None and key is not None and cache.key == key:
+        codes = _column(customers, "CustomerCode")
+        if codes == cache.codes:
+            return PreparedFrames(None, board_bytes, cache.digests, codes, _column(customers, "CustomerGuid"),
+                                  _column(customers, "UsesPriceField"), key, cache, frames)
     with gc_paused():
-        table = CustomerTable(customers, addresses, contacts)
-        codes = table.codes
-        if len(set(codes)) != len(codes):  # normalization dedups already; keep the last occurrence anyway
-            last = {code: i for i, code in enumerate(codes)}
-            table.keep([i for i, code in enumerate(codes) if last[code] == i])
-        board_bytes = _dashboards_by_code(dashboards)
+        table = _table(*frames)
         digests = [dashboard_digest(board_bytes.get(code)) for code in table.codes]
         table.prepare_hashes()
-    return PreparedFrames(table, board_bytes, digests)
+    return PreparedFrames(table, board_bytes, digests, table.codes, table.columns["CustomerGuid"],
+                          table.columns["UsesPriceField"], key, None, frames)
 
 
 def plan_sync(customers: pd.DataFrame | PreparedFrames, addresses: pd.DataFrame | None = None,
@@ -285,17 +330,22 @@ def plan_sync(customers: pd.DataFrame | PreparedFrames, addresses: pd.DataFrame 
 
 def _plan(prepared: PreparedFrames, *, index, price_lists, stored, administration, settings,
           present_codes) -> SyncPlan:
-    table, board_bytes, digests = prepared.table, prepared.dashboards, prepared.digests
-    codes = table.codes
+    board_bytes, digests, codes = prepared.dashboards, prepared.digests, prepared.codes
     index_by_code = {row["CustomerCode"]: row for row in index}
-    table.columns["CustomerGuid"] = resolve_guid_column(
-        table.columns["CustomerGuid"], codes, {c: r.get("CustomerGuid") for c, r in index_by_code.items()},
-        administration)
-    unknown: list[tuple[str, int]] = []
+    guids = resolve_guid_column(prepared.file_guids, codes,
+                                {c: r.get("CustomerGuid") for c, r in index_by_code.items()}, administration)
+    prices, unknown = prepared.file_prices, []
     if price_lists is not None:
-        table.columns["UsesPriceField"], unknown = deduplicate_price_column(table.columns["UsesPriceField"],
-                                                                           price_lists)
-    hash_list = table.hashes(digests)
+        prices, unknown = deduplicate_price_column(prices, price_lists)
+    cache = prepared.cache
+    new_cache = None
+    if cache is not None and guids == cache.guids and prices == cache.prices:
+        hash_list = cache.hashes  # hashed from these frames, GUIDs and price lists before (.hash_cache)
+    else:
+        cache = None
+        hash_list = prepared.table_for(guids, prices, hashing=True).hashes(digests)
+        if prepared.key is not None:
+            new_cache = HashCache(prepared.key, codes, guids, prices, digests, hash_list)
     full = settings.full_refresh
     send, reasons, boards_to_send = [], {}, {}
     unchanged = 0
@@ -318,6 +368,7 @@ def _plan(prepared: PreparedFrames, *, index, price_lists, stored, administratio
             send.append(i)
         if digest is not None and (full or previous is None or previous[1] != digest):
             boards_to_send[code] = board_bytes[code]
+    table = prepared.table_for(guids, prices, hashing=False) if send else prepared.table
     if send:
         table.freeze()
     to_send = PayloadList(table, send)
@@ -329,7 +380,8 @@ def _plan(prepared: PreparedFrames, *, index, price_lists, stored, administratio
     return SyncPlan(administration=administration, total=len(codes), to_send=to_send, reasons=reasons,
                     unchanged=unchanged, to_deactivate=to_deactivate, active_count=len(active),
                     unknown_price_lists=unknown, dashboards=boards_to_send, hashes=hashes,
-                    dashboard_hashes=dict(zip(codes, digests)))
+                    dashboard_hashes=dict(zip(codes, digests)), hashes_reused=cache is not None,
+                    new_hash_cache=new_cache)
 
 
 def check_deactivation(plan: SyncPlan, settings: SyncSettings) -> None:
@@ -567,13 +619,16 @@ def _locked_sync(client: SyncClient, customers, addresses, contacts, dashboards,
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="app4sales-index") as pool:
         index_call = pool.submit(client.list_customers, expected=state.count())
         prices_call = pool.submit(client.price_lists) if settings.enable_price_deduplication else None
-        prepared = prepare_frames(customers, addresses, contacts, dashboards)  # an error: the pool waits for
-        stored = state.load()                                                # the reads (bounded), then raises
+        key = frames_key(customers, addresses, contacts, dashboards)  # an error: the pool waits for the
+        cache = state.load_hash_cache(key) if key is not None else None  # reads (bounded), then raises
+        prepared = prepare_frames(customers, addresses, contacts, dashboards, cache=cache)
+        stored = state.load()
         index = index_call.result()
         price_lists = prices_call.result() if prices_call is not None else None
     plan = plan_sync(prepared, index=index, price_lists=price_lists, state=stored, administration=administration,
                      settings=settings, present_codes=present_codes)
     result.index_customers = len({row["CustomerCode"] for row in index})
+    result.hashes_reused = plan.hashes_reused
     result.unchanged = plan.unchanged
     result.unknown_price_lists = plan.unknown_price_lists
     for code, count in plan.unknown_price_lists:
@@ -607,6 +662,8 @@ def _locked_sync(client: SyncClient, customers, addresses, contacts, dashboards,
         if writes:
             stage = "running script " + AFTER_SCRIPT
             _run_script(client, AFTER_SCRIPT, result, log)
+        if plan.new_hash_cache is not None:  # the next run of these frames need not hash them again
+            state.save_hash_cache(plan.new_hash_cache)
     except App4SalesError as exc:  # App4SalesTransientError and App4SalesProtocolError included
         finish()
         confirmed = result.created + result.updated + result.reactivated

@@ -238,3 +238,23 @@ def test_without_a_url_the_sqlite_files_are_where_they_always_were(tmp_path):
         assert north.path == tmp_path / "north" / "demo.sqlite" and north.load() == {"N1": ("hn", None)}
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.sqlite")) == [
         "demo.sqlite", "north/demo.sqlite"]
+
+
+def test_the_payload_hash_cache_is_kept_per_administration_and_cleared_with_the_state(location):
+    from monitor_pipeline.app4sales.hash_cache import HashCache
+
+    entry = HashCache("key-1", ["C1", "C2"], ["g1", "g2"], ["1", None], [None, "d2"], ["h1", "h2"])
+    with open_state(location, "demo") as st:
+        assert st.load_hash_cache("key-1") is None
+        with st.lock("test"):
+            st.save_hash_cache(entry)
+            st.save_hash_cache(HashCache("key-2", ["C1"], ["g1"], ["1"], [None], ["h1b"]))  # replaces it
+            st.save_hash_cache(entry)
+    with open_state(location, "demo") as st:
+        assert st.load_hash_cache("key-1") == entry
+        assert st.load_hash_cache("key-2") is None  # one entry: the last saved
+    with open_state(location, "other") as st:
+        assert st.load_hash_cache("key-1") is None
+    with open_state(location, "demo") as st:
+        st.clear()
+        assert st.load_hash_cache("key-1") is None

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from monitor_pipeline.app4sales.hash_cache import tag_frames
 from monitor_pipeline.customers import CustomersXmlError, ExtraDataError, NormalizeSettings, normalize_customers
 from monitor_pipeline.customers.settings import NormalizeOptions
 from monitor_pipeline.resources.connector_settings import ConnectorSettings
@@ -139,6 +140,7 @@ def normalize_frames(context: dg.AssetExecutionContext, config: FramesConfig, cu
     frames = {"customers": result.customers, "customer_addresses": result.addresses,
               "customer_contacts": result.contacts, "customer_dashboards": result.dashboards,
               "customer_rejections": result.rejected}
+    tag_frames(frames.values(), key)  # stored with each Parquet file: the upsert's payload hash cache key
     for name, frame in frames.items():
         metadata = {"row_count": dg.MetadataValue.int(len(frame)), **preview(frame)}
         if name == "customers":

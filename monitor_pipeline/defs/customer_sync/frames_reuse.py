@@ -13,6 +13,7 @@ import dagster as dg
 import pandas as pd
 
 import monitor_pipeline.customers as customers_package
+from monitor_pipeline.app4sales.hash_cache import tag_frames
 from monitor_pipeline.defs.customer_sync.frame_metadata import TABLE_BYTES, frame_checks, preview, table_entries
 from monitor_pipeline.customers import NormalizeSettings
 from monitor_pipeline.resources.storage import FRAME_SUFFIX, MonitorStorage
@@ -69,6 +70,7 @@ def reusable_frames(context: dg.AssetExecutionContext, key: str, storage: Monito
             return None
         paths[asset] = path
     frames = {asset: storage.read_frame(path) for asset, path in paths.items()}
+    tag_frames(frames.values(), key)  # frames stored before they carried it (the upsert's hash cache key)
     context.log.info("customers.xml, extra data and settings are unchanged since the last parse: "
                      f"reusing its frames ({len(frames['customers']):,} customers) without parsing again")
     return _outputs(frames, head)

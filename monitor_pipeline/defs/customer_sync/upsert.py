@@ -5,7 +5,9 @@ The materialization says what App4Sales confirmed, customer by customer (``sync.
 rejected, ``unconfirmed`` the ones its answer did not confirm. Both are left out of the state, so the
 next run sends them again, and either makes the ``no_failed_customers`` check fail, naming them.
 ``customers_in_app4sales``: the customers the administration has after the run (enabled or not), the index
-the sync reads anyway plus the ones it created, so it costs no call.
+the sync reads anyway plus the ones it created, so it costs no call. ``hashes_reused``: the frames were the
+last plan's, so their payload hashes came from the state's cache instead of being computed
+(:mod:`monitor_pipeline.app4sales.hash_cache`).
 The upsert holds the administration's lock (``MONITOR_SYNC_LOCK_TIMEOUT``) for its whole length.
 """
 
@@ -135,6 +137,7 @@ def upsert_customers(context: dg.AssetExecutionContext, config: UpsertConfig, fr
             "unknown_price_lists": len(result.unknown_price_lists),
             "full_refresh": config.full_refresh,
             "customers_in_app4sales": result.customers_in_app4sales,
+            "hashes_reused": result.hashes_reused,
         },
         check_results=[dg.AssetCheckResult(
             check_name="no_failed_customers", passed=not problems,

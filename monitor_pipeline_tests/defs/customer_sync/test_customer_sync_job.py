@@ -86,6 +86,7 @@ def test_unchanged_second_sync_sends_nothing(sync):
     meta = second.metadata()
     assert (meta["sent"], meta["unchanged"], meta["batches"]) == (0, 120, 0)
     assert len(sync.sandbox.admin_api().events("batch")) == batches_before
+    assert meta["hashes_reused"] is True  # the frames of the last plan: not hashed again (app4sales/hash_cache.py)
 
 
 def test_one_changed_contact_sends_exactly_that_customer(sync):
@@ -97,6 +98,7 @@ def test_one_changed_contact_sends_exactly_that_customer(sync):
     run = sync.run()
     assert run.success, run.failure_message()
     assert (run.metadata()["updated"], run.metadata()["sent"]) == (1, 1)
+    assert run.metadata()["hashes_reused"] is False
     assert sync.sandbox.admin_api().events("batch")[-1]["codes"] == ["K017"]
     assert sync.sandbox.admin_api().get_customer("K017")["Contacts"][0]["Email"] == "new@example.com"
 
@@ -158,6 +160,16 @@ def test_deduplicated_price_lists_are_applied(sync):
     api = sync.sandbox.admin_api()
     assert [api.get_customer(c)["UsesPriceField"] for c in ("P1", "P2", "P3")] == ["1", "1", "9"]
     assert run.metadata()["unknown_price_lists"] == 1
+
+    # the same customers.xml, the price lists changed in App4Sales: the cached hashes do not hold
+    sync.sandbox.admin_api().set_price_lists([{"Code": "3", "DeduplicatedCode": None},
+                                              {"Code": "1", "DeduplicatedCode": None}])
+    again = sync.run()
+    assert again.success, again.failure_message()
+    assert again.metadata("customers")["reparsed"] is False
+    assert (again.metadata()["hashes_reused"], again.metadata()["updated"]) == (False, 1)
+    assert api.get_customer("P1")["UsesPriceField"] == "3"
+    assert sync.run().metadata()["hashes_reused"] is True
 
 
 def test_full_refresh_sends_everything(sync):
