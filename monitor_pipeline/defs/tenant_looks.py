@@ -84,17 +84,19 @@ class TickLooks:
     errors: list[str]
 
     def sensor_result(self, context: dg.SensorEvaluationContext, cursor: str,
-                      nothing: str = "") -> dg.SensorResult:
+                      nothing: str = "", asset_events: list | None = None) -> dg.SensorResult:
         """The tick's ``SensorResult``: the requests, or else the reasons as its skip reason. Permanent
-        errors are also logged at error level; beside requests, the other reasons as warnings."""
+        errors are also logged at error level; beside requests, the other reasons as warnings.
+        ``asset_events``: observations to record with the tick either way."""
         for reason in self.reasons:
             if reason in self.errors:
                 context.log.error(reason)
             elif self.requests:
                 context.log.warning(reason)
         if self.requests:
-            return dg.SensorResult(run_requests=self.requests, cursor=cursor)
-        return dg.SensorResult(skip_reason="; ".join(self.reasons) or nothing or None, cursor=cursor)
+            return dg.SensorResult(run_requests=self.requests, cursor=cursor, asset_events=asset_events or [])
+        return dg.SensorResult(skip_reason="; ".join(self.reasons) or nothing or None, cursor=cursor,
+                               asset_events=asset_events or [])
 
 
 @dataclass

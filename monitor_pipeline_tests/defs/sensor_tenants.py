@@ -78,9 +78,10 @@ class _ListHandler(logging.Handler):
         self.into.append((record.levelname.lower(), record.getMessage()))
 
 
-def tick(sensor: dg.SensorDefinition, resources: dict, cursor: str | None) -> Tick:
+def tick(sensor: dg.SensorDefinition, resources: dict, cursor: str | None,
+         instance: dg.DagsterInstance | None = None) -> Tick:
     logged: list[tuple[str, str]] = []
-    with dg.build_sensor_context(cursor=cursor, resources=resources) as context:
+    with dg.build_sensor_context(cursor=cursor, resources=resources, instance=instance) as context:
         context.log.addHandler(_ListHandler(logged))
         context.resources  # noqa: B018 - built now (an ephemeral instance, on a first tick): not the tick's time
         started = time.monotonic()

@@ -29,6 +29,7 @@ import requests
 
 from monitor_pipeline.app4sales.errors import App4SalesAuthError, App4SalesTransientError
 from monitor_pipeline.defs.run_tags import host_tags
+from monitor_pipeline.defs.customer_export.feed_backlog import backlog_observations
 from monitor_pipeline.defs.customer_export.job import EXPORT_JOB_NAME, run_config_for
 from monitor_pipeline.defs.tenant_looks import BACKOFF_KEY, Outcome, TenantLooks
 from monitor_pipeline.deployment import DeploymentSettings
@@ -162,10 +163,12 @@ def build_new_customer_sensor(
         if None not in found.states or found.reasons:  # the feed failed, or did not answer in time
             return dg.SkipReason("; ".join(found.reasons))
         last = found.states[None]
+        events = backlog_observations(context, {None: len(found.requests)})
         if last == start:
-            return dg.SensorResult(skip_reason=f"no new customers after Sequence {start}", cursor=str(start))
+            return dg.SensorResult(skip_reason=f"no new customers after Sequence {start}", cursor=str(start),
+                                   asset_events=events)
         context.log.info(f"{len(found.requests)} new customers, cursor {start} → {last}")
-        return dg.SensorResult(run_requests=found.requests, cursor=str(last))
+        return dg.SensorResult(run_requests=found.requests, cursor=str(last), asset_events=events)
 
     return _sensor
 
@@ -189,7 +192,11 @@ def _poll_tenants(context: dg.SensorEvaluationContext, looks: TenantLooks, tenan
         cursor[BACKOFF_KEY] = found.backoff
     else:
         cursor.pop(BACKOFF_KEY, None)
-    return found.sensor_result(context, json.dumps(cursor, sort_keys=True), nothing="no new customers for any tenant")
+    new = {name: 0 for name in names if name in found.states}  # the tenants whose feed answered
+    for request in found.requests:
+        new[request.partition_key] = new.get(request.partition_key, 0) + 1
+    return found.sensor_result(context, json.dumps(cursor, sort_keys=True), nothing="no new customers for any tenant",
+                               asset_events=backlog_observations(context, new))
 
 
 def new_customer_sensor_from_env(environ: Mapping[str, str] | None = None,

@@ -80,7 +80,7 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @pytest.mark.e2e
-def test_daemon_exports_new_customers_to_ftp(tmp_path, servers):
+def test_daemon_exports_new_customers_to_ftp(tmp_path, servers, monkeypatch):
     sandbox, ftp = servers
     admin = SandboxAdmin(sandbox.base_url("demo"), USERNAME, PASSWORD)
     home = tmp_path / "dagster_home"
@@ -125,10 +125,33 @@ def test_daemon_exports_new_customers_to_ftp(tmp_path, servers):
             assert result["Posts"] == 1
         assert sorted(p.name for p in (ftp.base_dir / "customers").iterdir()) == sorted(
             f"{code}.xml" for code, _ in expected.values())  # no temp files
+        # the sensor's backlog on monitor_customer_files: it rose, and came back to 0 once both were delivered
+        monkeypatch.setenv("DAGSTER_HOME", str(home))  # the instance's dagster.yaml reads it
+        backlog = _backlog_until_zero(home, deadline=time.monotonic() + 30)
+        assert backlog and max(backlog) >= 1 and backlog[-1] == 0, backlog
     finally:
         _stop(process)
         admin.close()
     assert PASSWORD not in log.read_text(errors="replace") and ftp.password not in log.read_text(errors="replace")
+
+
+def _backlog_until_zero(home: Path, deadline: float) -> list[int]:
+    """The ``feed_backlog`` values the daemon's sensor observed, oldest first, once the last is 0 (or at the
+    deadline)."""
+    import dagster as dg
+
+    from monitor_pipeline.defs.customer_export.asset import MONITOR_CUSTOMER_FILES
+
+    values: list[int] = []
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        while time.monotonic() < deadline:
+            records = instance.fetch_observations(MONITOR_CUSTOMER_FILES, limit=100).records
+            values = [int(r.asset_observation.metadata["feed_backlog"].value) for r in reversed(records)
+                      if "feed_backlog" in r.asset_observation.metadata]
+            if values and values[-1] == 0:
+                break
+            time.sleep(0.5)
+    return values
 
 
 class admin_feed:

@@ -141,3 +141,43 @@ def test_settings_from_env():
         new_customer_sensor_from_env({"MONITOR_CREATE_CUSTOMER": "maybe"})
     with pytest.raises(ConfigError, match="MONITOR_EXPORT_POLL_SECONDS"):
         new_customer_sensor_from_env({"MONITOR_EXPORT_POLL_SECONDS": "0"})
+
+
+def test_each_rise_and_fall_of_the_backlog_is_observed_on_the_export_asset(sandbox):
+    """``feed_backlog`` (``defs/customer_export/feed_backlog.py``): the customers found this tick plus the
+    export runs still queued or running, observed on monitor_customer_files whenever it changes."""
+    from dagster._core.test_utils import create_run_for_test
+
+    from monitor_pipeline.defs.customer_export.asset import MONITOR_CUSTOMER_FILES
+    from monitor_pipeline.defs.customer_export.job import EXPORT_JOB_NAME
+
+    def backlog_tick(instance, cursor):
+        with dg.build_sensor_context(cursor=cursor, instance=instance,
+                                     resources=tenancy(app4sales=api(sandbox))) as context:
+            result = new_customer_sensor(context)
+        for event in result.asset_events:  # what the daemon does with them
+            assert event.asset_key == MONITOR_CUSTOMER_FILES
+            instance.report_runless_asset_event(event)
+        return result, [{k: v.value for k, v in e.metadata.items()} for e in result.asset_events]
+
+    admin = sandbox.admin_api()
+    with dg.instance_for_test() as instance:
+        assert backlog_tick(instance, None)[1] == []  # nothing ever found, nothing to report
+        for i in range(2):
+            admin.create_new_customer(f"Kund {i} AB")
+        first, seen = backlog_tick(instance, None)
+        assert len(first.run_requests) == 2
+        assert seen == [{"feed_backlog": 2, "feed_new_customers": 2, "exports_in_progress": 0}]
+
+        running = create_run_for_test(instance, job_name=EXPORT_JOB_NAME, status=dg.DagsterRunStatus.STARTED)
+        create_run_for_test(instance, job_name=EXPORT_JOB_NAME, status=dg.DagsterRunStatus.SUCCESS)
+        create_run_for_test(instance, job_name="customer_sync_job", status=dg.DagsterRunStatus.STARTED)
+        second, seen = backlog_tick(instance, first.cursor)
+        assert not second.run_requests
+        assert seen == [{"feed_backlog": 1, "feed_new_customers": 0, "exports_in_progress": 1}]
+        assert backlog_tick(instance, first.cursor)[1] == []  # unchanged: not observed again
+
+        instance.delete_run(running.run_id)
+        assert backlog_tick(instance, first.cursor)[1] == [
+            {"feed_backlog": 0, "feed_new_customers": 0, "exports_in_progress": 0}]
+        assert backlog_tick(instance, first.cursor)[1] == []

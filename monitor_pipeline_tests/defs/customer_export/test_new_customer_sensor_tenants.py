@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from monitor_pipeline.defs.customer_export.sensor import build_new_customer_sensor
@@ -45,9 +46,12 @@ def test_a_feed_that_hangs_does_not_hold_up_the_other_tenants_exports(tmp_path, 
     clock = Clock()
     sensor, resources = setup(tmp_path, sandbox, {t: sandbox.base_url(a) for t, a in admins.items()}, clock)
     try:
-        first = tick(sensor, resources, None)
+        with dg.instance_for_test() as instance:
+            first = tick(sensor, resources, None, instance)
         assert first.seconds < SECONDS + MARGIN, first.seconds
         assert [r.run_key for r in first.requests] == [f"south:{created['CustomerGuid']}"]
+        # the backlog of the tenant that answered, in its partition; none for the silent one
+        assert [(e.partition, e.metadata["feed_backlog"].value) for e in first.result.asset_events] == [("south", 1)]
         warned = first.log_text("warning")
         assert "north: App4Sales new-customer feed unavailable" in warned and "within 2 s" in warned
         assert "unreachable 1 time in a row, next look in 30 s" in warned
