@@ -1,5 +1,5 @@
-"""``monitor-pipeline``: the demo against the embedded default, the UI, the App4Sales sandbox, and a check of
-a deployment's whole path (``doctor``)."""
+"""``monitor-pipeline``: the demo against the embedded default, the UI, one sync from the terminal (``sync``),
+the App4Sales sandbox, and a check of a deployment's whole path (``doctor``)."""
 
 from __future__ import annotations
 
@@ -125,6 +125,45 @@ def dev(_: argparse.Namespace) -> int:
             return 0
 
 
+def sync(args: argparse.Namespace) -> int:
+    """``customer_sync_job`` once, from the terminal, on the instance of ``DAGSTER_HOME`` (the run is in the UI
+    like any other): a bad setting is one line naming the variable (exit 2), not Dagster's CLI traceback."""
+    from monitor_pipeline.errors import ConfigError, PipelineError
+
+    _prepare_dagster_home()
+    try:
+        from monitor_pipeline.definitions import build_defs  # its import builds the definitions once
+
+        defs = build_defs()
+    except (ConfigError, PipelineError) as exc:  # ConfigError and the other load errors: the sentence names the variable
+        print(f"FAIL  settings: {exc}", file=sys.stderr)
+        return 2
+    job = defs.resolve_job_def("customer_sync_job")
+    tenants = job.partitions_def.get_partition_keys() if job.partitions_def is not None else []
+    if tenants and args.tenant not in tenants:
+        given = f"--tenant {args.tenant!r} is not one of" if args.tenant else "give --tenant, one of"
+        print(f"FAIL  tenant: customer_sync_job is partitioned by tenant (MONITOR_TENANTS_FILE): {given} "
+              f"{', '.join(tenants)}", file=sys.stderr)
+        return 2
+    if args.tenant and not tenants:
+        print(f"FAIL  tenant: --tenant {args.tenant!r} given, but there are no tenants (MONITOR_TENANTS_FILE is "
+              "not set)", file=sys.stderr)
+        return 2
+    from dagster import DagsterInstance
+
+    from monitor_pipeline.demo import QUIET, print_sync_summary
+
+    config = {**QUIET, "ops": {"customer_upsert_batches": {"config": {"full_refresh": args.full_refresh}},
+                               "customer_frames": {"config": {"reparse": args.reparse}}}}
+    with DagsterInstance.get() as instance:
+        result = job.execute_in_process(instance=instance, run_config=config, raise_on_error=False,
+                                        partition_key=args.tenant if tenants else None)
+        print_sync_summary(result, defs)
+        print(f"Run {result.run_id}: {'success' if result.success else 'failure'} (DAGSTER_HOME "
+              f"{os.environ['DAGSTER_HOME']})")
+    return 0 if result.success else 1
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -171,6 +210,16 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("demo", help="sync the bundled sample into the sandbox, then export a new customer").set_defaults(func=demo)
     commands.add_parser("dev", help="the Dagster UI with the embedded default running").set_defaults(func=dev)
+    run = commands.add_parser(
+        "sync", help="run customer_sync_job once from the terminal, on the DAGSTER_HOME instance",
+        description="Run customer_sync_job once (customers.xml → frames → App4Sales) in this process, recorded on "
+                    "the instance of DAGSTER_HOME like a run from the UI. A bad setting is one line naming the "
+                    "variable (exit 2); exit 1 when the run fails, 0 when it succeeds.")
+    run.add_argument("--tenant", metavar="NAME", help="the tenant (partition) to sync; required with "
+                                                      "MONITOR_TENANTS_FILE")
+    run.add_argument("--full-refresh", action="store_true", help="send every customer, not only the changed ones")
+    run.add_argument("--reparse", action="store_true", help="parse customers.xml even if it is unchanged")
+    run.set_defaults(func=sync)
     commands.add_parser("settings", help="every environment variable: meaning, default, bounds, per-tenant key "
                                          "(the README's table)").set_defaults(func=settings)
     check = commands.add_parser(

@@ -1,5 +1,6 @@
 """The ``monitor-pipeline`` command and the sandbox's own: every sub-command answers ``--help``, the sandbox
-serves without arguments (its data where the demo keeps it) and prints its login with its URL."""
+serves without arguments (its data where the demo keeps it) and prints its login with its URL, and ``sync``
+runs customer_sync_job on the DAGSTER_HOME instance, a bad setting being one line."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from monitor_pipeline.sandbox import __main__ as sandbox_cli
 from .servers.net import free_port
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["demo", "--help"], ["dev", "--help"], ["settings", "--help"],
+@pytest.mark.parametrize("argv", [["--help"], ["demo", "--help"], ["dev", "--help"], ["sync", "--help"],
+                                  ["settings", "--help"],
                                   ["doctor", "--help"], ["sandbox", "--help"], ["sandbox", "serve", "--help"],
                                   ["sandbox", "create-customer", "--help"]])
 def test_every_command_answers_help(argv, capsys):
@@ -77,3 +79,56 @@ def test_the_export_jobs_description_survives_markdown():
     assert "`customers/{CustomerCode}.xml`" in op.description and "SUCCESS_CUSTOMER:{CustomerCode}" in op.description
     for description in (job.description, op.description):
         assert not re.search(r"<[A-Za-z/!?]", description), description
+
+
+def _sync_env(tmp_path, **extra) -> dict[str, str]:
+    home = tmp_path / "dagster_home"
+    home.mkdir(exist_ok=True)
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MONITOR_", "APP4SALES_"))}
+    env.update({"DAGSTER_HOME": str(home), "MONITOR_STEP_RETRIES": "0", "MONITOR_SYNC_SCHEDULE": "off",
+                "MONITOR_STATE_DIR": str(tmp_path / "state"), "MONITOR_STORAGE_DIR": str(tmp_path / "storage"),
+                "MONITOR_STABILITY_SECONDS": "0", **extra})
+    return env
+
+
+def _cli(env, *argv) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "monitor_pipeline.cli", "sync", *argv], env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("variables, first_words", [
+    ({"MONITOR_BATCH_SIZE": "500"}, "MONITOR_BATCH_SIZE=500 is out of range"),
+    ({"MONITOR_FTP_URL": "gopher://monitor.example"}, "MONITOR_FTP_URL has an unknown scheme"),
+    ({"APP4SALES_URL": "http://127.0.0.1:9/demo/api/app4sales/", "APP4SALES_PASSWORD": "s3cr3t-pw"},
+     "APP4SALES_USERNAME is not set"),
+])
+def test_sync_names_a_bad_setting_in_one_line(tmp_path, variables, first_words):
+    done = _cli(_sync_env(tmp_path, **variables))
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stdout == "" and done.stderr == f"FAIL  settings: {done.stderr.split(': ', 1)[1]}"
+    assert done.stderr.splitlines()[0].startswith(f"FAIL  settings: {first_words}"), done.stderr
+    assert len(done.stderr.splitlines()) == 1 and "Traceback" not in done.stderr and "s3cr3t-pw" not in done.stderr
+
+
+def test_sync_runs_the_job_on_the_dagster_home_instance(tmp_path, sandbox):
+    from dagster import DagsterInstance, DagsterRunStatus
+
+    from monitor_pipeline.samples import write_demo_customers_xml
+
+    folder = tmp_path / "monitor"
+    folder.mkdir()
+    write_demo_customers_xml(folder / "customers.xml")
+    env = _sync_env(tmp_path, MONITOR_FTP_URL=folder.as_uri(), APP4SALES_URL=sandbox.base_url(),
+                    APP4SALES_USERNAME=sandbox.username, APP4SALES_PASSWORD=sandbox.password)
+    first = _cli(env)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "App4Sales: created 11" in first.stdout and "success" in first.stdout
+    again = _cli(env, "--full-refresh")
+    assert again.returncode == 0 and "updated 11" in again.stdout, again.stdout[-3000:]
+    assert sandbox.password not in first.stdout + first.stderr + again.stdout + again.stderr
+    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        runs = instance.get_runs()
+        assert [(r.job_name, r.status) for r in runs] == [("customer_sync_job", DagsterRunStatus.SUCCESS)] * 2
+
+    assert _cli(env, "--tenant", "north").returncode == 2  # no tenants: a clear refusal, nothing run
