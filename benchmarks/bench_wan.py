@@ -88,7 +88,9 @@ def _run_concurrency(concurrency: int, port: int, work: Path, folder: Path, code
     admin = f"wan-c{concurrency}"
     base = base_url(port, admin)
     run_dir = work / admin
-    apply_env({**sync_env(folder, run_dir, base), "MONITOR_UPSERT_CONCURRENCY": str(concurrency)})
+    # the host's connection slots (default 4) would cap the batches in flight below the concurrency asked for
+    apply_env({**sync_env(folder, run_dir, base), "MONITOR_UPSERT_CONCURRENCY": str(concurrency),
+               "MONITOR_APP4SALES_HOST_CONNECTIONS": str(concurrency)})
     for name in SCRIPTS:
         requests.put(base + f"sandbox/scripts/{name}", auth=AUTH, timeout=10).raise_for_status()
 
@@ -121,7 +123,7 @@ def _run_concurrency(concurrency: int, port: int, work: Path, folder: Path, code
         "stored_ok": stored_ok, "stored": stored, "scripts_ok": scripts_ok, "scripts": scripts,
         "re_wall": resync["seconds"], "re_upsert": reup, "re_floor": refloor,
         "re_ratio": reup / refloor if reup is not None and refloor else None,
-        "re_sent": resync["sent"], "re_requests": remeta.get("requests"),
+        "re_sent": resync["sent"], "re_requests": remeta.get("requests"), "re_reused": remeta.get("hashes_reused"),
         "re_throttled": (resync_stats or {}).get("throttled"),
     }
 
@@ -181,11 +183,12 @@ def main(argv: list[str] | None = None) -> int:
               f"{fmt(r['floor'], '.1f'):>8} {fmt(r['ratio'], '.2f'):>6} {fmt(r['requests']):>8} "
               f"{fmt(r['throttled']):>5} {fmt(r['peak']):>5}  {r['stored']:<12} {r['scripts']}")
     print("unchanged re-sync:")
-    print(f"{'conc':>4} {'wall s':>7} {'upsert s':>8} {'floor s':>8} {'ratio':>6} {'requests':>8} {'429s':>5} {'sent':>5}")
+    print(f"{'conc':>4} {'wall s':>7} {'upsert s':>8} {'floor s':>8} {'ratio':>6} {'requests':>8} {'429s':>5} {'sent':>5}"
+          f"  hashes reused")
     for r in rows:
         print(f"{r['concurrency']:>4} {r['re_wall']:>7.1f} {fmt(r['re_upsert'], '.2f'):>8} {fmt(r['re_floor'], '.1f'):>8} "
               f"{fmt(r['re_ratio'], '.2f'):>6} {fmt(r['re_requests']):>8} {fmt(r['re_throttled']):>5} "
-              f"{fmt(r['re_sent']):>5}{'' if r['re_sent'] == 0 else '  NOT 0'}")
+              f"{fmt(r['re_sent']):>5}  {fmt(r['re_reused'])}{'' if r['re_sent'] == 0 else '  NOT 0'}")
 
     print(f"targets: concurrency = cap: batch phase ≤ {BATCH_TARGET:.2f}× floor; "
           f"unchanged re-sync ≤ {RESYNC_TARGET:.2f}× floor, 0 sent")

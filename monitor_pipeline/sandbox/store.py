@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from json.encoder import c_make_encoder, encode_basestring_ascii
 import sqlite3
 import threading
 import uuid
@@ -86,6 +87,16 @@ def norm_guid(value: str) -> str | None:
         return str(uuid.UUID(value))
     except (ValueError, TypeError, AttributeError):
         return None
+
+
+if c_make_encoder is not None:  # one C encoder for every stored record: json.dumps builds one per call
+    _encoder = c_make_encoder(None, None, encode_basestring_ascii, None, ":", ",", False, False, True)
+
+    def _dumps(value: Any) -> str:
+        """``json.dumps(value)`` (compact): the JSON text a customer's columns are stored as."""
+        return "".join(_encoder(value, 0))
+else:  # pragma: no cover - CPython always has the C accelerator
+    _dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _type_ok(value: Any, kind: str) -> bool:
@@ -271,8 +282,8 @@ class SandboxStore:
                 fields = {k: v for k, v in customer.items() if k not in ("Addresses", "Contacts")}
                 fields["CustomerGuid"] = guid
                 note = customer.get("CustomerNote")
-                rows.append((admin, code, guid, customer["CustomerName"], json.dumps(fields),
-                             json.dumps(customer.get("Addresses") or []), json.dumps(customer.get("Contacts") or []),
+                rows.append((admin, code, guid, customer["CustomerName"], _dumps(fields),
+                             _dumps(customer.get("Addresses") or []), _dumps(customer.get("Contacts") or []),
                              note, note_ids + i if note is not None else None, stamp, stamp))
                 results.append({"CustomerCode": code, "CustomerGuid": guid, "status": status})
             if invalid:
