@@ -133,6 +133,12 @@ class App4SalesClient:
             adapter = DeadlineAdapter(pool_connections=2, pool_maxsize=max(POOL_SIZE, max_in_flight), max_retries=0)
             self.session.mount("http://", adapter)
             self.session.mount("https://", adapter)
+        # requests reads the proxy variables and the CA bundle (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE, …)
+        # from the environment on every call, walking all of os.environ: about 0.5 ms of CPU per call with a
+        # run's environment, a fifth of a batch's client-side cost. They are read once, for this client's URL.
+        env = self.session.merge_environment_settings(self.base_url, {}, None, None, None)
+        self._environment = {"proxies": env["proxies"], "verify": env["verify"]}
+        self.session.trust_env = False
         self._count_lock = threading.Lock()
         self.request_count = 0
 
@@ -164,7 +170,8 @@ class App4SalesClient:
         with deadline(self.answer_timeout) as bound:
             try:
                 response = self.session.request(method, self.base_url + path, auth=(self._username, self._password),
-                                                timeout=self.timeout, allow_redirects=False, **kw)
+                                                timeout=self.timeout, allow_redirects=False, **self._environment,
+                                                **kw)
             except (requests.RequestException, OSError) as exc:
                 if bound is not None and bound.expired:
                     raise _Retryable(None, f"no complete answer within {self.answer_timeout:g} s "

@@ -176,3 +176,40 @@ def test_errors_survive_pickling():
     assert str(copy) == str(rejected) and copy.invalid == rejected.invalid
     transient = pickle.loads(pickle.dumps(App4SalesTransientError("GET customers", 503, "busy")))
     assert transient.transient and transient.call == "GET customers" and transient.status == 503
+
+
+def test_the_proxy_of_the_environment_is_still_used(monkeypatch):
+    """The client reads the proxy variables once (not on every call, ``App4SalesClient.__init__``); a proxy in
+    HTTP_PROXY still carries every call."""
+    import http.server
+    import json as json_
+    import threading as threading_
+
+    seen: list[str] = []
+
+    class Proxy(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            seen.append(self.path)
+            body = json_.dumps({"items": []}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading_.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{server.server_address[1]}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        client = App4SalesClient("http://app4sales.invalid/demo/api/app4sales/", "u", "p")
+        assert client.price_lists() == [] and client.price_lists() == []
+        client.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen == ["http://app4sales.invalid/demo/api/app4sales/pricelists"] * 2
