@@ -10,7 +10,8 @@ records its events, so every delivery is in the asset's history with the run tha
   what went wrong, not that a file exists, so it never counts as a materialization.
 
 The numeric entries (``delivered`` 1/0, ``bytes``, ``upload_attempts``, ``step_try``) are what the asset's
-Plots tab can draw over time; ``delivered`` is 1 on every materialization and 0 on every observation.
+metadata plots (Overview → Metadata → Plots) draw over time; ``delivered`` is 1 on every materialization
+and 0 on every observation.
 """
 
 from __future__ import annotations

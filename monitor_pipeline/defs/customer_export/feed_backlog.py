@@ -6,8 +6,8 @@ number of customers created in App4Sales whose file is not yet in Monitor's ``cu
 their failure recorded): the backlog. The sensor reports it as an ``AssetObservation`` of
 ``monitor_customer_files`` (for the tenant's partition with tenants), with ``feed_new_customers`` and
 ``exports_in_progress`` beside it, whenever it finds customers or the backlog differs from the last one
-reported — so the Plots tab shows every rise and its way back to 0, not one point per tick (a tick every
-30 s would be 2,880 observations a day).
+reported — so the asset's metadata plots (Overview → Metadata → Plots) show every rise and its way back
+to 0, not one point per tick (a tick every 30 s would be 2,880 observations a day).
 """
 
 from __future__ import annotations
