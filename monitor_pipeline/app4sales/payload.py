@@ -6,13 +6,15 @@ import gc
 import hashlib
 import json
 import uuid
-from json.encoder import c_make_encoder, encode_basestring_ascii
+from json.encoder import encode_basestring_ascii
 from collections import Counter
 from collections.abc import Iterable
 from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
+
+from monitor_pipeline.lib.json_text import compact_encoder
 
 #: Fixed namespace of the project's deterministic CustomerGuids: uuid5(NAMESPACE, "<administration>:<code>").
 #: Never change it — every GUID generated so far depends on it.
@@ -272,17 +274,8 @@ _SCHEMA_TAG = json.dumps([CUSTOMER_FIELDS, ADDRESS_FIELDS, CONTACT_FIELDS], sepa
 _SCHEMA_TAG = hashlib.sha256(b"a4s-payload-v1" + _SCHEMA_TAG).digest()
 
 
-def _no_default(value):
-    raise TypeError(f"{type(value).__name__} is not JSON serializable: {value!r}")
-
-
-if c_make_encoder is not None:  # the C encoder, built once: json.dumps would rebuild it on every call
-    _c_encode = c_make_encoder(None, _no_default, encode_basestring_ascii, None, ":", ",", True, False, False)
-
-    def _canonical(value) -> str:
-        return "".join(_c_encode(value, 0))
-else:  # pragma: no cover - CPython always has the C accelerator
-    _canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False).encode
+#: The canonical JSON text of a value (sorted keys, a NaN raises).
+_canonical = compact_encoder(sort_keys=True, allow_nan=False)
 
 
 _JSON_BOOL = {None: "null", True: "true", False: "false"}

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from json.encoder import c_make_encoder, encode_basestring_ascii
 import sqlite3
 import threading
 import uuid
@@ -18,6 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
+
+from monitor_pipeline.lib.json_text import compact_encoder
 
 MAX_BATCH = 100
 MAX_TAKE = 1000
@@ -89,14 +90,8 @@ def norm_guid(value: str) -> str | None:
         return None
 
 
-if c_make_encoder is not None:  # one C encoder for every stored record: json.dumps builds one per call
-    _encoder = c_make_encoder(None, None, encode_basestring_ascii, None, ":", ",", False, False, True)
-
-    def _dumps(value: Any) -> str:
-        """``json.dumps(value)`` (compact): the JSON text a customer's columns are stored as."""
-        return "".join(_encoder(value, 0))
-else:  # pragma: no cover - CPython always has the C accelerator
-    _dumps = json.JSONEncoder(separators=(",", ":")).encode
+#: ``json.dumps(value)`` compactly, with one C encoder built once: the JSON text a customer's columns are stored as.
+_dumps = compact_encoder(sort_keys=False, allow_nan=True)
 
 
 def _type_ok(value: Any, kind: str) -> bool:
