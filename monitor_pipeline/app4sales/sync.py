@@ -260,14 +260,13 @@ class PreparedFrames:
     cache: HashCache | None = None                       # the cache entry that stands in for hashing
     frames: tuple = ()                                   # the four frames, to build the table on demand
 
-    def table_for(self, guids: list, prices: list, *, hashing: bool) -> CustomerTable:
-        """The table with the resolved GUIDs and the deduplicated price lists; ``hashing``: ready to hash."""
+    def table_for(self, guids: list, prices: list) -> CustomerTable:
+        """The table with the resolved GUIDs and the deduplicated price lists (built now if the cache stood in
+        for it; its ``hashes`` prepare what they need)."""
         if self.table is None:
             self.table = _table(*self.frames)
             if self.table.codes != self.codes:  # cannot happen: the cache was only taken for these codes
                 raise RuntimeError("the customer frames changed while they were planned")
-        if hashing and self.table._prepared is None:
-            self.table.prepare_hashes()
         self.table.columns["CustomerGuid"], self.table.columns["UsesPriceField"] = guids, prices
         return self.table
 
@@ -343,7 +342,7 @@ def _plan(prepared: PreparedFrames, *, index, price_lists, stored, administratio
         hash_list = cache.hashes  # hashed from these frames, GUIDs and price lists before (.hash_cache)
     else:
         cache = None
-        hash_list = prepared.table_for(guids, prices, hashing=True).hashes(digests)
+        hash_list = prepared.table_for(guids, prices).hashes(digests)
         if prepared.key is not None:
             new_cache = HashCache(prepared.key, codes, guids, prices, digests, hash_list)
     full = settings.full_refresh
@@ -368,7 +367,7 @@ def _plan(prepared: PreparedFrames, *, index, price_lists, stored, administratio
             send.append(i)
         if digest is not None and (full or previous is None or previous[1] != digest):
             boards_to_send[code] = board_bytes[code]
-    table = prepared.table_for(guids, prices, hashing=False) if send else prepared.table
+    table = prepared.table_for(guids, prices) if send else prepared.table
     if send:
         table.freeze()
     to_send = PayloadList(table, send)
