@@ -132,9 +132,7 @@ def sync(args: argparse.Namespace) -> int:
 
     _prepare_dagster_home()
     try:
-        from monitor_pipeline.definitions import build_defs  # its import builds the definitions once
-
-        defs = build_defs()
+        from monitor_pipeline.definitions import defs  # built from the environment as the module loads
     except (ConfigError, PipelineError) as exc:  # ConfigError and the other load errors: the sentence names the variable
         print(f"FAIL  settings: {exc}", file=sys.stderr)
         return 2
