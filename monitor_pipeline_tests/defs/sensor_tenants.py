@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import textwrap
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import dagster as dg
@@ -81,7 +82,8 @@ class _ListHandler(logging.Handler):
 def tick(sensor: dg.SensorDefinition, resources: dict, cursor: str | None,
          instance: dg.DagsterInstance | None = None) -> Tick:
     logged: list[tuple[str, str]] = []
-    with dg.build_sensor_context(cursor=cursor, resources=resources, instance=instance) as context:
+    with (nullcontext(instance) if instance is not None else dg.DagsterInstance.ephemeral()) as instance, \
+            dg.build_sensor_context(cursor=cursor, resources=resources, instance=instance) as context:
         context.log.addHandler(_ListHandler(logged))
         context.resources  # noqa: B018 - built now (an ephemeral instance, on a first tick): not the tick's time
         started = time.monotonic()

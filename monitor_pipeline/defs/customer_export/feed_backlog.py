@@ -43,15 +43,9 @@ def last_backlog(instance: dg.DagsterInstance, tenant: str | None) -> int | None
     return None
 
 
-def backlog_observations(context: dg.SensorEvaluationContext, found: Mapping[str | None, int]
-                         ) -> list[dg.AssetObservation]:
+def backlog_observations(instance: dg.DagsterInstance, found: Mapping[str | None, int]) -> list[dg.AssetObservation]:
     """For each tenant that answered this tick (None: no tenants) with the number of new customers it
-    found: an observation when there are any, or when the backlog changed since the last one. None
-    without an instance (a context built for a test without one)."""
-    try:
-        instance = context.instance
-    except dg.DagsterInvariantViolationError:
-        return []
+    found: an observation when there are any, or when the backlog changed since the last one."""
     events = []
     for tenant, new in found.items():
         running = exports_in_progress(instance, tenant)

@@ -163,7 +163,7 @@ def build_new_customer_sensor(
         if None not in found.states or found.reasons:  # the feed failed, or did not answer in time
             return dg.SkipReason("; ".join(found.reasons))
         last = found.states[None]
-        events = backlog_observations(context, {None: len(found.requests)})
+        events = backlog_observations(context.instance, {None: len(found.requests)})
         if last == start:
             return dg.SensorResult(skip_reason=f"no new customers after Sequence {start}", cursor=str(start),
                                    asset_events=events)
@@ -196,7 +196,7 @@ def _poll_tenants(context: dg.SensorEvaluationContext, looks: TenantLooks, tenan
     for request in found.requests:
         new[request.partition_key] = new.get(request.partition_key, 0) + 1
     return found.sensor_result(context, json.dumps(cursor, sort_keys=True), nothing="no new customers for any tenant",
-                               asset_events=backlog_observations(context, new))
+                               asset_events=backlog_observations(context.instance, new))
 
 
 def new_customer_sensor_from_env(environ: Mapping[str, str] | None = None,

@@ -28,7 +28,8 @@ def api(sandbox, **kw) -> App4SalesApi:
 
 
 def tick(sensor, cursor, resource):
-    with dg.build_sensor_context(cursor=cursor, resources=tenancy(app4sales=resource)) as context:
+    with dg.DagsterInstance.ephemeral() as instance, \
+            dg.build_sensor_context(cursor=cursor, resources=tenancy(app4sales=resource), instance=instance) as context:
         return sensor(context)  # closed here: its resources' ephemeral instance is not left to the GC
 
 

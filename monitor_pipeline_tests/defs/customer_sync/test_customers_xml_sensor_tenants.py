@@ -216,7 +216,8 @@ def test_the_deployments_sensors_take_their_deadline_from_the_setting(tmp_path, 
             ("south", "south")]
         assert backoff(cursor)["north"]["failures"] == 1  # the second tick came before its next look
 
-        with dg.build_sensor_context(**bound) as context:
+        with dg.DagsterInstance.ephemeral() as instance, \
+                dg.build_sensor_context(instance=instance, **bound) as context:  # as the daemon's tick has one
             context.resources  # noqa: B018
             started = time.monotonic()
             export = repository.get_sensor_def("new_customer_sensor").evaluate_tick(context)
