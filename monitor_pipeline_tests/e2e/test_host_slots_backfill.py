@@ -2,7 +2,6 @@
 the host tags of dagster.yaml's queue limits), run by a real daemon: with MONITOR_FTP_HOST_CONNECTIONS=1
 the tenants' shared FTP server never has two connections open, and both runs succeed."""
 
-
 import pytest
 
 from monitor_pipeline_tests.defs.customer_sync.harness import customer_xml, write_customers
