@@ -151,7 +151,8 @@ def sync(args: argparse.Namespace) -> int:
 
     from monitor_pipeline.demo import QUIET, print_sync_summary
 
-    config = {**QUIET, "ops": {"customer_upsert_batches": {"config": {"full_refresh": args.full_refresh}},
+    config = {**QUIET, "ops": {"customer_upsert_batches": {"config": {"full_refresh": args.full_refresh,
+                                                                      "dry_run": args.dry_run}},
                                "customer_frames": {"config": {"reparse": args.reparse}}}}
     with DagsterInstance.get() as instance:
         result = job.execute_in_process(instance=instance, run_config=config, raise_on_error=False,
@@ -216,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--tenant", metavar="NAME", help="the tenant (partition) to sync; required with "
                                                       "MONITOR_TENANTS_FILE")
     run.add_argument("--full-refresh", action="store_true", help="send every customer, not only the changed ones")
+    run.add_argument("--dry-run", action="store_true", help="plan against App4Sales and send nothing (the plan "
+                                                           "is printed and recorded as an observation)")
     run.add_argument("--reparse", action="store_true", help="parse customers.xml even if it is unchanged")
     run.set_defaults(func=sync)
     commands.add_parser("settings", help="every environment variable: meaning, default, bounds, per-tenant key "

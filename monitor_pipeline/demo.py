@@ -26,6 +26,16 @@ def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
     return {}
 
 
+def _observed(result: dg.ExecuteInProcessResult, asset: str) -> dict:
+    """The metadata of the last observation of ``asset`` in the run (a dry run's plan), or {}."""
+    found = {}
+    for event in result.get_asset_observation_events():
+        observation = event.asset_observation_data.asset_observation
+        if observation.asset_key == dg.AssetKey(asset):
+            found = {k: v.value for k, v in observation.metadata.items()}
+    return found
+
+
 def print_sync_summary(result: dg.ExecuteInProcessResult, defs: dg.Definitions) -> None:
     if not result.success:
         for event in result.all_events:
@@ -39,6 +49,16 @@ def print_sync_summary(result: dg.ExecuteInProcessResult, defs: dg.Definitions) 
         meta = _metadata(result, frame)
         rows = meta.get("row_count")
         print(f"{frame:>20}: {rows} {'row' if rows == 1 else 'rows'} → {meta.get('path')}")
+    plan = _observed(result, "customer_upsert_batches")
+    if plan.get("dry_run"):
+        print("App4Sales, dry run (nothing sent): " + ", ".join(
+            f"{k.removeprefix('would_').replace('_', ' ')} {plan.get(k)}" for k in
+            ("would_create", "would_update", "would_reactivate", "would_deactivate", "unchanged")))
+        if plan.get("refused") not in (None, "no"):
+            print(f"A real run would be refused: {plan['refused']}")
+        for row in plan["plan"].records[:20]:
+            print(f"  {row.data['Reason']:>12}  {row.data['CustomerCode']}")
+        return
     upsert = _metadata(result, "customer_upsert_batches")
     print("App4Sales: " + ", ".join(f"{k} {upsert.get(k)}" for k in
                                     ("created", "updated", "reactivated", "unchanged", "failed", "unconfirmed", "requests")))

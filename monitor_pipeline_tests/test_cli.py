@@ -127,8 +127,18 @@ def test_sync_runs_the_job_on_the_dagster_home_instance(tmp_path, sandbox):
     again = _cli(env, "--full-refresh")
     assert again.returncode == 0 and "updated 11" in again.stdout, again.stdout[-3000:]
     assert sandbox.password not in first.stdout + first.stderr + again.stdout + again.stderr
+    xml = folder / "customers.xml"
+    xml.write_text(xml.read_text(encoding="utf-8").replace("Nordic Tools AB", "Nordic Tools Sverige AB"),
+                   encoding="utf-8")  # one customer renamed
+    events = sandbox.admin_api().events()
+    dry = _cli(env, "--dry-run")
+    assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-3000:]
+    assert "dry run (nothing sent): create 0, update 1, reactivate 0, deactivate 0, unchanged 10" in dry.stdout
+    assert sandbox.admin_api().events() == events  # nothing reached App4Sales
+    plan = [line.split() for line in dry.stdout.splitlines() if line.startswith("  ") and "→" not in line]
+    assert [reason for reason, _code in plan] == ["changed"], dry.stdout
     with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
         runs = instance.get_runs()
-        assert [(r.job_name, r.status) for r in runs] == [("customer_sync_job", DagsterRunStatus.SUCCESS)] * 2
+        assert [(r.job_name, r.status) for r in runs] == [("customer_sync_job", DagsterRunStatus.SUCCESS)] * 3
 
     assert _cli(env, "--tenant", "north").returncode == 2  # no tenants: a clear refusal, nothing run

@@ -93,13 +93,20 @@ def wait_for_lease(try_acquire, where, *, timeout: float, poll: float, on_wait=N
 class SyncState:
     """Per-administration store of confirmed payload and dashboard hashes. Use as a context manager."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, read_only: bool = False):
+        """``read_only``: open an existing file for reading only (a dry run, :func:`.state_store.peek_state`):
+        no table is created or migrated, and every write fails."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = self._connect()
+        self.read_only = read_only
         self._token: str | None = None
         self._renewer: threading.Thread | None = None
         self._stop_renewing = threading.Event()
+        if read_only:
+            self._conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=30,
+                                         isolation_level=None, check_same_thread=False)
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = self._connect()
         with self._transaction():
             self._conn.execute(
                 "CREATE TABLE IF NOT EXISTS customer_state ("
@@ -231,7 +238,12 @@ class SyncState:
 
     def load_hash_cache(self, key: str) -> HashCache | None:
         """The payload hash cache when it was stored under ``key`` (:mod:`.hash_cache`); else None."""
-        row = self._conn.execute("SELECT data FROM hash_cache WHERE id = 1 AND key = ?", (key,)).fetchone()
+        try:
+            row = self._conn.execute("SELECT data FROM hash_cache WHERE id = 1 AND key = ?", (key,)).fetchone()
+        except sqlite3.OperationalError:
+            if not self.read_only:  # read only, a state older than the cache has no such table yet
+                raise
+            return None
         return HashCache.decode(key, row[0]) if row else None
 
     def save_hash_cache(self, cache: HashCache) -> None:

@@ -80,7 +80,7 @@ from monitor_pipeline.app4sales.payload import (
 )
 from monitor_pipeline.app4sales.state import StateLockedError, StateLockLostError, SyncState
 from monitor_pipeline.app4sales.state_postgres import StateStoreError
-from monitor_pipeline.app4sales.state_store import AnyState, open_state
+from monitor_pipeline.app4sales.state_store import AnyState, open_state, peek_state
 from monitor_pipeline.app4sales.settings import SyncSettings
 from monitor_pipeline.errors import PipelineError
 from monitor_pipeline.lib.log_relay import LogRelay
@@ -89,6 +89,7 @@ __all__ = [
     "BEFORE_SCRIPT", "AFTER_SCRIPT", "SyncSettings", "SyncState", "SyncPlan", "SyncResult", "SyncError",
     "DeactivationRefusedError", "SyncInterruptedError", "SyncLockedError", "SyncStateError", "confirmed_results", "build_payloads", "payload_hash", "resolve_guid",
     "generated_guid", "PreparedFrames", "prepare_frames", "plan_sync", "SyncClient", "check_deactivation", "run_sync",
+    "SyncPreview", "preview_sync",
 ]
 
 BEFORE_SCRIPT = "BeforeUpdateCustomers"
@@ -609,23 +610,69 @@ def run_sync(client: SyncClient | None, customers: pd.DataFrame, addresses: pd.D
     return finish()
 
 
+def _read_and_plan(client: SyncClient, customers, addresses, contacts, dashboards, *, state: AnyState | None,
+                   settings: SyncSettings, present_codes: Iterable[str]) -> tuple[SyncPlan, list[dict]]:
+    """Read the App4Sales index (and the price lists) and the state, and plan: ``(plan, index)``. Only GETs
+    and reads; ``state`` None is an administration never synced from here (an empty state)."""
+    # The index (and the price lists) are read while the frames are prepared and the state is loaded:
+    # on a remote App4Sales the pages' round trips then cost no planning time.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="app4sales-index") as pool:
+        index_call = pool.submit(client.list_customers, expected=state.count() if state is not None else 0)
+        prices_call = pool.submit(client.price_lists) if settings.enable_price_deduplication else None
+        key = frames_key(customers, addresses, contacts, dashboards)  # an error: the pool waits for the
+        cache = state.load_hash_cache(key) if key is not None and state is not None else None  # reads, then raises
+        prepared = prepare_frames(customers, addresses, contacts, dashboards, cache=cache)
+        stored = state.load() if state is not None else {}
+        index = index_call.result()
+        price_lists = prices_call.result() if prices_call is not None else None
+    plan = plan_sync(prepared, index=index, price_lists=price_lists, state=stored,
+                     administration=client.administration, settings=settings, present_codes=present_codes)
+    return plan, index
+
+
+@dataclass
+class SyncPreview:
+    """What a sync would do (:func:`preview_sync`, a dry run): the plan, and the deactivation guard's refusal
+    (its message) if the sync would be refused."""
+    plan: SyncPlan
+    refused: str | None
+    index_customers: int   # customers in the App4Sales index as read (enabled or not)
+
+
+def preview_sync(client: SyncClient, customers: pd.DataFrame, addresses: pd.DataFrame | None,
+                 contacts: pd.DataFrame | None, dashboards: pd.DataFrame | None, *,
+                 state_dir: str | Path | None = None, state_url: str | None = None, tenant: str | None = None,
+                 settings: SyncSettings, present_codes: Iterable[str] = ()) -> SyncPreview:
+    """A dry run: plan against the live App4Sales index exactly as :func:`run_sync` would, and send nothing.
+
+    Only GET calls (the index, the price lists); no script, batch, dashboard or deactivation; the state is
+    read, never written (no lock taken, no hash cache saved, no state file created for an administration that
+    has none). A plan the deactivation guard would refuse is reported in ``refused``, not raised. Without the
+    lock, a sync running at the same time may change what the next real run does.
+    """
+    location = state_url or state_dir
+    if location is None:
+        raise TypeError("preview_sync needs state_dir or state_url")
+    try:
+        with peek_state(location, client.administration, tenant) as state:
+            plan, index = _read_and_plan(client, customers, addresses, contacts, dashboards, state=state,
+                                         settings=settings, present_codes=present_codes)
+    except StateStoreError as exc:
+        raise SyncStateError(f"App4Sales dry run of {client.administration} stopped: {exc}", SyncResult()) from None
+    try:
+        check_deactivation(plan, settings)
+        refused = None
+    except DeactivationRefusedError as exc:
+        refused = str(exc).replace("nothing was sent or deactivated", "a real run would send nothing")
+    return SyncPreview(plan, refused, len({row["CustomerCode"] for row in index}))
+
+
 def _locked_sync(client: SyncClient, customers, addresses, contacts, dashboards, *, state: AnyState,
                  settings: SyncSettings, present_codes: Iterable[str], result: SyncResult, finish: Callable[[], SyncResult],
                  on_progress: ProgressCallback | None, log: logging.Logger) -> None:
     administration = client.administration
-    # The index (and the price lists) are read while the frames are prepared and the state is loaded:
-    # on a remote App4Sales the pages' round trips then cost no planning time.
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="app4sales-index") as pool:
-        index_call = pool.submit(client.list_customers, expected=state.count())
-        prices_call = pool.submit(client.price_lists) if settings.enable_price_deduplication else None
-        key = frames_key(customers, addresses, contacts, dashboards)  # an error: the pool waits for the
-        cache = state.load_hash_cache(key) if key is not None else None  # reads (bounded), then raises
-        prepared = prepare_frames(customers, addresses, contacts, dashboards, cache=cache)
-        stored = state.load()
-        index = index_call.result()
-        price_lists = prices_call.result() if prices_call is not None else None
-    plan = plan_sync(prepared, index=index, price_lists=price_lists, state=stored, administration=administration,
-                     settings=settings, present_codes=present_codes)
+    plan, index = _read_and_plan(client, customers, addresses, contacts, dashboards, state=state, settings=settings,
+                                 present_codes=present_codes)
     result.index_customers = len({row["CustomerCode"] for row in index})
     result.hashes_reused = plan.hashes_reused
     result.unchanged = plan.unchanged

@@ -9,6 +9,7 @@ the sync reads anyway plus the ones it created, so it costs no call. ``hashes_re
 last plan's, so their payload hashes came from the state's cache instead of being computed
 (:mod:`monitor_pipeline.app4sales.hash_cache`).
 The upsert holds the administration's lock (``MONITOR_SYNC_LOCK_TIMEOUT``) for its whole length.
+Run config ``dry_run: true`` plans and sends nothing (:mod:`.dry_run`).
 """
 
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from monitor_pipeline.app4sales.errors import App4SalesError
 from monitor_pipeline.app4sales.state import default_owner
 from monitor_pipeline.app4sales.settings import SyncOptions, SyncSettings
 from monitor_pipeline.app4sales.sync import SyncError, run_sync
+from monitor_pipeline.defs.customer_sync.dry_run import dry_run
 from monitor_pipeline.lib.log_relay import LogRelay
 from monitor_pipeline.resources.app4sales import App4SalesApi
 from monitor_pipeline.resources.connector_settings import ConnectorSettings
@@ -34,6 +36,9 @@ GROUP = "customer_sync"
 class UpsertConfig(dg.Config):
     full_refresh: bool = False
     """Send every customer, not only the new, changed and inactive ones."""
+    dry_run: bool = False
+    """Plan against the live App4Sales index and send nothing (no batch, script, dashboard or deactivation, no
+    state written): the plan is recorded as an observation of this asset, not as a materialization."""
 
 
 def build_customer_upsert_batches(partitions_def: dg.PartitionsDefinition | None = None,
@@ -43,6 +48,7 @@ def build_customer_upsert_batches(partitions_def: dg.PartitionsDefinition | None
         group_name=GROUP,
         kinds={"app4sales", "http"},
         partitions_def=partitions_def,
+        output_required=False,  # a dry run materializes nothing (dry_run.py)
         retry_policy=retry_policy,
         freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26), warn_window=timedelta(hours=2)),
         description="Customers upserted into App4Sales in batches of MONITOR_BATCH_SIZE: only new, changed or "
@@ -54,11 +60,14 @@ def build_customer_upsert_batches(partitions_def: dg.PartitionsDefinition | None
     def customer_upsert_batches(context: dg.AssetExecutionContext, config: UpsertConfig, customers: pd.DataFrame,
                                 customer_addresses: pd.DataFrame, customer_contacts: pd.DataFrame,
                                 customer_dashboards: pd.DataFrame, customer_rejections: pd.DataFrame,
-                                tenancy: dg.ResourceParam[MonitorTenancy]) -> dg.MaterializeResult:
+                                tenancy: dg.ResourceParam[MonitorTenancy]):
         tenant = tenancy.for_context(context)
         frames = (customers, customer_addresses, customer_contacts, customer_dashboards)
         present = customer_rejections["CustomerCode"].dropna().tolist()  # in the file, so never "absent"
-        return upsert_customers(context, config, frames, tenant.app4sales, tenant.settings, present_codes=present)
+        if config.dry_run:
+            yield from dry_run(context, config, frames, tenant.app4sales, tenant.settings, present_codes=present)
+            return
+        yield upsert_customers(context, config, frames, tenant.app4sales, tenant.settings, present_codes=present)
 
     return customer_upsert_batches
 
