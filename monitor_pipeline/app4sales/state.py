@@ -36,7 +36,7 @@ from pathlib import Path
 
 from monitor_pipeline.app4sales.hash_cache import HashCache
 
-SCHEMA_VERSION = 3  # 3: the payload hash cache (hash_cache)
+SCHEMA_VERSION = 4  # 3: the payload hash cache (hash_cache); 4: the last confirmed payload (changes)
 DEFAULT_LEASE_SECONDS = 60.0
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -114,6 +114,8 @@ class SyncState:
             columns = {row[1] for row in self._conn.execute("PRAGMA table_info(customer_state)")}
             if "guid" not in columns:  # a version 1 state
                 self._conn.execute("ALTER TABLE customer_state ADD COLUMN guid TEXT")
+            if "payload" not in columns:  # before the change log (.changes): no payloads kept
+                self._conn.execute("ALTER TABLE customer_state ADD COLUMN payload BLOB")
             self._conn.execute(
                 "CREATE TABLE IF NOT EXISTS sync_lock (id INTEGER PRIMARY KEY CHECK (id = 1), token TEXT NOT NULL,"
                 " owner TEXT NOT NULL, acquired_at TEXT NOT NULL, renewed REAL NOT NULL)")
@@ -209,17 +211,34 @@ class SyncState:
         """How many customers the state holds (about how many the App4Sales index has)."""
         return self._conn.execute("SELECT count(*) FROM customer_state").fetchone()[0]
 
-    def save_hashes(self, rows: Iterable[tuple[str, str] | tuple[str, str, str | None]]) -> int:
-        """Record confirmed payload hashes ``(code, hash)`` or ``(code, hash, guid)``; keeps each row's
+    def save_hashes(self, rows: Iterable[tuple]) -> int:
+        """Record confirmed payload hashes ``(code, hash)``, ``(code, hash, guid)`` or ``(code, hash, guid,
+        payload)`` (:func:`.changes.pack`; a row without one forgets the payload kept before); keeps each row's
         dashboard hash."""
         now = _now()
-        data = [(row[0], row[1], row[2] if len(row) > 2 else None, now) for row in rows]
+        data = [(row[0], row[1], row[2] if len(row) > 2 else None, row[3] if len(row) > 3 else None, now)
+                for row in rows]
         with self._transaction(fenced=True):
             self._conn.executemany(
-                "INSERT INTO customer_state (code, hash, guid, synced_at) VALUES (?, ?, ?, ?) "
+                "INSERT INTO customer_state (code, hash, guid, payload, synced_at) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT(code) DO UPDATE SET hash = excluded.hash, guid = coalesce(excluded.guid, guid), "
-                "synced_at = excluded.synced_at", data)
+                "payload = excluded.payload, synced_at = excluded.synced_at", data)
         return len(data)
+
+    def load_payloads(self, codes: Iterable[str]) -> dict[str, bytes]:
+        """The last confirmed payloads (packed, :func:`.changes.pack`) of ``codes`` that have one."""
+        wanted = list(codes)
+        out: dict[str, bytes] = {}
+        try:
+            for i in range(0, len(wanted), 500):
+                chunk = wanted[i:i + 500]
+                out.update(self._conn.execute(
+                    f"SELECT code, payload FROM customer_state WHERE payload IS NOT NULL AND code IN "
+                    f"({','.join('?' * len(chunk))})", chunk))
+        except sqlite3.OperationalError:
+            if not self.read_only:  # read only, a state older than the change log has no such column
+                raise
+        return out
 
     def guids(self) -> dict[str, str]:
         """``{code: CustomerGuid}`` as App4Sales answered them."""

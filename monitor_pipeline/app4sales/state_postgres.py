@@ -67,6 +67,7 @@ state_table = sa.Table(
     sa.Column("dashboard_hash", sa.Text),
     sa.Column("synced_at", sa.DateTime(timezone=True)),
     sa.Column("guid", sa.Text),
+    sa.Column("payload", sa.LargeBinary),  # the last confirmed payload, packed (.changes.pack)
 )
 lock_table = sa.Table(
     "monitor_sync_lock", metadata,
@@ -186,8 +187,9 @@ def scope_key(scope: str) -> int:
 
 def _unnest(**columns: list):
     """``unnest(:a, :b, …) AS rows(a, b, …)``: the rows of a batch as a table, each column one ``text[]``
-    parameter — one statement, whatever the number of rows."""
-    params = [sa.bindparam(name, value, type_=ARRAY(sa.Text)) for name, value in columns.items()]
+    parameter (``bytea[]`` for ``payloads``) — one statement, whatever the number of rows."""
+    params = [sa.bindparam(name, value, type_=ARRAY(sa.LargeBinary if name == "payloads" else sa.Text))
+              for name, value in columns.items()]
     return sa.func.unnest(*params).table_valued(*columns).render_derived(name="batch")
 
 
@@ -233,6 +235,8 @@ class PostgresSyncState:
             # two processes creating the tables at once would collide in the catalog: one at a time
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(scope_key(_SCHEMA_KEY))))
             metadata.create_all(conn, checkfirst=True)
+            # a table made before the change log (.changes) lacks the payload column
+            conn.execute(sa.text("ALTER TABLE monitor_sync_state ADD COLUMN IF NOT EXISTS payload bytea"))
         _schema_ready.add(key)
 
     @contextmanager
@@ -332,28 +336,43 @@ class PostgresSyncState:
         with self._errors(), self._engine.connect() as conn:
             return conn.execute(query).scalar_one()
 
-    def save_hashes(self, rows: Iterable[tuple[str, str] | tuple[str, str, str | None]]) -> int:
-        """Record confirmed payload hashes ``(code, hash)`` or ``(code, hash, guid)``; keeps each row's
-        dashboard hash (and its guid when none is given)."""
+    def save_hashes(self, rows: Iterable[tuple]) -> int:
+        """Record confirmed payload hashes ``(code, hash)``, ``(code, hash, guid)`` or ``(code, hash, guid,
+        payload)`` (packed; a row without one forgets the payload kept before); keeps each row's dashboard
+        hash (and its guid when none is given)."""
         latest: dict[str, list] = {}
         count = 0
         for row in rows:  # one statement may touch a row once: a code given twice keeps its last hash
             count += 1
             guid = row[2] if len(row) > 2 else None
             kept = latest.pop(row[0], None)
-            latest[row[0]] = [row[1], guid if guid is not None or kept is None else kept[1]]
+            latest[row[0]] = [row[1], guid if guid is not None or kept is None else kept[1],
+                              row[3] if len(row) > 3 else None]
         rows_ = _unnest(codes=list(latest), hashes=[v[0] for v in latest.values()],
-                        guids=[v[1] for v in latest.values()])
+                        guids=[v[1] for v in latest.values()], payloads=[v[2] for v in latest.values()])
         stmt = pg_insert(state_table).from_select(
-            ["scope", "code", "hash", "guid", "synced_at"],
-            sa.select(sa.literal(self.scope, sa.Text), rows_.c.codes, rows_.c.hashes, rows_.c.guids, sa.func.now()))
+            ["scope", "code", "hash", "guid", "payload", "synced_at"],
+            sa.select(sa.literal(self.scope, sa.Text), rows_.c.codes, rows_.c.hashes, rows_.c.guids,
+                      rows_.c.payloads, sa.func.now()))
         stmt = stmt.on_conflict_do_update(index_elements=[state_table.c.scope, state_table.c.code], set_={
             "hash": stmt.excluded.hash, "guid": sa.func.coalesce(stmt.excluded.guid, state_table.c.guid),
-            "synced_at": stmt.excluded.synced_at})
+            "payload": stmt.excluded.payload, "synced_at": stmt.excluded.synced_at})
         with self._transaction(fenced=True) as conn:
             if latest:
                 conn.execute(stmt)  # every row in one statement, one round trip
         return count
+
+    def load_payloads(self, codes: Iterable[str]) -> dict[str, bytes]:
+        """The last confirmed payloads (packed, :func:`.changes.pack`) of ``codes`` that have one."""
+        wanted = list(codes)
+        out: dict[str, bytes] = {}
+        with self._errors(), self._engine.connect() as conn:
+            for i in range(0, len(wanted), 5000):
+                query = sa.select(state_table.c.code, state_table.c.payload).where(
+                    state_table.c.scope == self.scope, state_table.c.payload.is_not(None),
+                    state_table.c.code == sa.func.any(sa.bindparam("codes", wanted[i:i + 5000], type_=ARRAY(sa.Text))))
+                out.update({code: bytes(blob) for code, blob in conn.execute(query)})
+        return out
 
     def guids(self) -> dict[str, str]:
         """``{code: CustomerGuid}`` as App4Sales answered them."""

@@ -258,3 +258,48 @@ def test_the_payload_hash_cache_is_kept_per_administration_and_cleared_with_the_
     with open_state(location, "demo") as st:
         st.clear()
         assert st.load_hash_cache("key-1") is None
+
+
+def test_the_last_confirmed_payload_is_kept_per_customer_and_replaced_with_its_hash(location):
+    from monitor_pipeline.app4sales.changes import pack, unpack
+
+    first, second = {"CustomerCode": "C1", "CustomerName": "Ett AB"}, {"CustomerCode": "C1", "CustomerName": "Två"}
+    with open_state(location, "demo") as st:
+        st.save_hashes([("C1", "h1", "g-1", pack(first)), ("C2", "h2", None, pack({"CustomerCode": "C2"})),
+                        ("C3", "h3")])
+        assert {code: unpack(blob) for code, blob in st.load_payloads(["C1", "C3", "C9"]).items()} == {"C1": first}
+        st.save_hashes([("C1", "h1b", None, pack(second)), ("C2", "h2b")])  # C2: a hash without payload
+    with open_state(location, "demo") as st:
+        assert {code: unpack(blob) for code, blob in st.load_payloads(["C1", "C2"]).items()} == {"C1": second}
+        assert st.load_payloads([]) == {} and st.guids() == {"C1": "g-1"}
+    with open_state(location, "other") as st:
+        assert st.load_payloads(["C1"]) == {}
+
+
+def test_a_state_made_before_the_change_log_gains_the_payload_column(location):
+    """A state file or table of the previous version (no ``payload`` column) is upgraded when opened: its
+    hashes stay, and payloads are kept from then on."""
+    import sqlite3
+
+    import sqlalchemy as sa
+
+    from monitor_pipeline.app4sales.changes import pack
+    from monitor_pipeline.app4sales.state import state_file_name
+
+    with open_state(location, "demo") as st:
+        st.save_hashes([("C1", "h1", "g-1")])
+    if "://" in location:
+        engine = sa.create_engine(location)
+        with engine.begin() as conn:
+            conn.execute(sa.text("ALTER TABLE monitor_sync_state DROP COLUMN payload"))
+        engine.dispose()
+        dispose_engines()
+        from monitor_pipeline.app4sales import state_postgres
+        state_postgres._schema_ready.clear()  # a new process: the schema is checked again
+    else:
+        with sqlite3.connect(Path(location) / state_file_name("demo")) as conn:
+            conn.execute("ALTER TABLE customer_state DROP COLUMN payload")
+    with open_state(location, "demo") as st:
+        assert st.load() == {"C1": ("h1", None)} and st.load_payloads(["C1"]) == {}
+        st.save_hashes([("C1", "h2", None, pack({"CustomerCode": "C1"}))])
+        assert list(st.load_payloads(["C1"])) == ["C1"]
