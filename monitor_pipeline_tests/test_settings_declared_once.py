@@ -30,8 +30,8 @@ def test_every_variable_is_declared_by_exactly_one_field():
     declared = declared_variables(all_settings())
     # 40 + MONITOR_UPSERT_CONCURRENCY, MONITOR_SYNC_STALE_HOURS, MONITOR_SENSOR_TENANT_SECONDS, MONITOR_STATE_URL,
     # MONITOR_STORAGE_URL, MONITOR_FTP_HOST_CONNECTIONS, MONITOR_APP4SALES_HOST_CONNECTIONS, MONITOR_STEP_RETRIES,
-    # MONITOR_STEP_RETRY_DELAY
-    assert len(declared) == 49, sorted(declared)
+    # MONITOR_STEP_RETRY_DELAY, MONITOR_MAX_CHANGE_FRACTION
+    assert len(declared) == 50, sorted(declared)
 
     class Again(Settings):
         batch: int = setting(1, "MONITOR_BATCH_SIZE", "a copy")

@@ -105,6 +105,9 @@ class SyncOptions(Settings):
                                        "customers.xml", tenant=True)
     deactivate_max_fraction: float = setting(0.1, "MONITOR_DEACTIVATE_MAX_FRACTION", "largest share of active "
                                              "customers one run may deactivate", ge=0.0, le=1.0, tenant=True)
+    max_change_fraction: float = setting(0.5, "MONITOR_MAX_CHANGE_FRACTION", "largest share of the customers "
+                                         "already in App4Sales one run may update (more: refused unless run config "
+                                         "approve_mass_change)", ge=0.0, le=1.0, tenant=True)
     sync_lock_timeout: float = setting(300.0, "MONITOR_SYNC_LOCK_TIMEOUT", "seconds a sync waits for another run "
                                        "holding its App4Sales administration before it fails", ge=0, unit=" s")
     stale_after_hours: float = setting(26.0, "MONITOR_SYNC_STALE_HOURS", "hours after a tenant's last successful "
@@ -117,3 +120,4 @@ class SyncSettings(SyncOptions):
     environment."""
 
     full_refresh: bool = setting(False, None, "send every customer, changed or not")
+    approve_mass_change: bool = setting(False, None, "send even when more than max_change_fraction would be updated")

@@ -22,7 +22,11 @@ Run order (:func:`run_sync`):
    are absent from the file, :class:`DeactivationRefusedError` — no script, no batch, no deactivation.
    "Absent" means the code is nowhere in customers.xml: a customer normalization rejected (say, for an
    empty name) is present (``present_codes``) and is never deactivated; numerator and denominator
-   count active App4Sales customers only.
+   count active App4Sales customers only. Then the change log (:func:`plan_changes`, :mod:`.changes`: each
+   customer to send against the payload the state kept for it) and the mass-change guard
+   (:func:`check_mass_change`): when more than ``max_change_fraction`` of the customers already in
+   App4Sales would be updated, :class:`MassChangeRefusedError` naming the fields changed most — nothing sent
+   — unless ``approve_mass_change``.
 4. ``BeforeUpdateCustomers``, batches of ``batch_size``, then ``deactivate_customers``, then
    ``UpdateCustomers``. Up to ``upsert_concurrency`` batches are in flight at once (:func:`_send_batches`):
    the first is sent only after ``BeforeUpdateCustomers`` has answered, ``UpdateCustomers`` runs only
@@ -33,7 +37,8 @@ Run order (:func:`run_sync`):
    A script the administration does not have (``run_script`` → False) is logged and skipped.
 5. **Confirmed means named in the answer** (:func:`confirmed_results`): after each batch, only the
    customers whose CustomerCode the answer's ``results`` lists with status created, updated or
-   reactivated have their hash (and the GUID App4Sales answered) recorded; then their changed
+   reactivated have their hash, the payload as sent (packed) and the GUID App4Sales answered recorded;
+   only their rows go into ``SyncResult.changes``; then their changed
    dashboards are PUT and their digests stored. A customer the answer does not name, names with another
    status, or names in a malformed entry is *unconfirmed*: nothing recorded, reported in
    ``SyncResult.unconfirmed``, sent again by the next run. Entries naming codes that were not sent are
@@ -63,6 +68,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from monitor_pipeline.app4sales.changes import customer_changes, field_counts, changes_frame, pack, unpack
 from monitor_pipeline.app4sales.errors import App4SalesError, BatchRejectedError
 from monitor_pipeline.app4sales.hash_cache import HashCache, frames_key
 from monitor_pipeline.app4sales.payload import (
@@ -89,7 +95,7 @@ __all__ = [
     "BEFORE_SCRIPT", "AFTER_SCRIPT", "SyncSettings", "SyncState", "SyncPlan", "SyncResult", "SyncError",
     "DeactivationRefusedError", "SyncInterruptedError", "SyncLockedError", "SyncStateError", "confirmed_results", "build_payloads", "payload_hash", "resolve_guid",
     "generated_guid", "PreparedFrames", "prepare_frames", "plan_sync", "SyncClient", "check_deactivation", "run_sync",
-    "SyncPreview", "preview_sync",
+    "SyncPreview", "preview_sync", "MassChangeRefusedError", "check_mass_change", "plan_changes",
 ]
 
 BEFORE_SCRIPT = "BeforeUpdateCustomers"
@@ -127,6 +133,23 @@ class DeactivationRefusedError(SyncError):
             f"refusing to deactivate {would_deactivate} of {active} active App4Sales customers "
             f"({self.fraction:.1%}) absent from customers.xml: more than MONITOR_DEACTIVATE_MAX_FRACTION="
             f"{max_fraction:g} ({max_fraction:.1%}); nothing was sent or deactivated. Is the export truncated?")
+
+
+class MassChangeRefusedError(SyncError):
+    """More of the customers already in App4Sales would be updated than ``max_change_fraction`` allows."""
+
+    def __init__(self, would_update: int, known: int, max_fraction: float, fields: dict[str, int],
+                 examples: list[tuple]):
+        self.would_update, self.known, self.max_fraction = would_update, known, max_fraction
+        self.fields, self.examples = fields, examples
+        self.fraction = would_update / known if known else 0.0
+        most = ", ".join(f"{name} ({count})" for name, count in list(fields.items())[:5]) or "none recorded"
+        shown = "; ".join(f"{code} {name}: {old!r} → {new!r}" for code, name, old, new in examples[:5])
+        super().__init__(
+            f"refusing to update {would_update} of {known} customers already in App4Sales ({self.fraction:.1%}): "
+            f"more than MONITOR_MAX_CHANGE_FRACTION={max_fraction:g} ({max_fraction:.1%}); nothing was sent. "
+            f"Fields changed most: {most}. Examples: {shown or 'none'}. If this change is meant, run again with "
+            "run config ops: {customer_upsert_batches: {config: {approve_mass_change: true}}}")
 
 
 class SyncLockedError(SyncError):
@@ -172,6 +195,13 @@ class PayloadList(Sequence):
     def __len__(self) -> int:
         return len(self._positions)
 
+    def names(self) -> list:
+        """CustomerName of each payload, without building them."""
+        if not self._positions:
+            return []
+        names = self._table.columns["CustomerName"]
+        return [names[i] for i in self._positions]
+
     def __getitem__(self, item):
         if isinstance(item, slice):
             return [self._table.payload(i) for i in self._positions[item]]
@@ -193,6 +223,8 @@ class SyncPlan:
     dashboard_hashes: dict[str, str | None]     # code → dashboard digest, every customer in the file
     hashes_reused: bool = False                 # the hashes came from the payload hash cache (.hash_cache)
     new_hash_cache: HashCache | None = None     # what to keep for the next run's plan (None: nothing new)
+    resynced: list[str] = field(default_factory=list)  # changed, and synced from here before (mass-change guard)
+    index_count: int = 0                        # customers in the App4Sales index (enabled or not)
 
     @property
     def deactivation_fraction(self) -> float:
@@ -227,6 +259,8 @@ class SyncResult:
     lowest_window: int = 0       # fewest calls in flight the adaptive window came down to
     index_customers: int = 0     # customers in the App4Sales index as read before sending (enabled or not)
     hashes_reused: bool = False  # the payload hashes came from the last plan's cache (.hash_cache)
+    changes: list[tuple] = field(default_factory=list)  # change-log rows (.changes) of what App4Sales confirmed
+    confirmed_codes: set[str] = field(default_factory=set)  # customers App4Sales' answers confirmed
 
     @property
     def customers_in_app4sales(self) -> int:
@@ -347,7 +381,7 @@ def _plan(prepared: PreparedFrames, *, index, price_lists, stored, administratio
         if prepared.key is not None:
             new_cache = HashCache(prepared.key, codes, guids, prices, digests, hash_list)
     full = settings.full_refresh
-    send, reasons, boards_to_send = [], {}, {}
+    send, reasons, boards_to_send, resynced = [], {}, {}, []
     unchanged = 0
     for i, (code, h, digest) in enumerate(zip(codes, hash_list, digests)):
         previous = stored.get(code)
@@ -358,6 +392,8 @@ def _plan(prepared: PreparedFrames, *, index, price_lists, stored, administratio
             reason = "inactive"
         elif previous is None or previous[0] != h:
             reason = "changed"
+            if previous is not None:
+                resynced.append(code)
         elif full:
             reason = "full_refresh"
         else:
@@ -381,13 +417,61 @@ def _plan(prepared: PreparedFrames, *, index, price_lists, stored, administratio
                     unchanged=unchanged, to_deactivate=to_deactivate, active_count=len(active),
                     unknown_price_lists=unknown, dashboards=boards_to_send, hashes=hashes,
                     dashboard_hashes=dict(zip(codes, digests)), hashes_reused=cache is not None,
-                    new_hash_cache=new_cache)
+                    new_hash_cache=new_cache, resynced=resynced, index_count=len(index_by_code))
 
 
 def check_deactivation(plan: SyncPlan, settings: SyncSettings) -> None:
     """Raise :class:`DeactivationRefusedError` when the plan would deactivate too large a share."""
     if plan.to_deactivate and plan.deactivation_fraction > settings.deactivate_max_fraction:
         raise DeactivationRefusedError(len(plan.to_deactivate), plan.active_count, settings.deactivate_max_fraction)
+
+
+def plan_changes(plan: SyncPlan, state: AnyState | None) -> list[tuple]:
+    """The change-log rows (:mod:`.changes`) of everything ``plan`` sends or deactivates, in file order, then
+    the deactivated: every sent customer compared with the payload the state kept for it."""
+    codes = plan.to_send.codes
+    compare = [j for j, code in enumerate(codes) if plan.reasons[code] != "new"]
+    old = state.load_payloads([codes[j] for j in compare]) if state is not None and compare else {}
+    names = plan.to_send.names()
+    rows: list[tuple] = []
+    compared = iter(compare)
+    nxt = next(compared, None)
+    for j, code in enumerate(codes):
+        reason = plan.reasons[code]
+        if j == nxt:
+            nxt = next(compared, None)
+            blob = old.get(code)
+            new = plan.to_send[j] if blob is not None else None  # built only to compare with a kept payload
+            rows.extend(customer_changes(code, reason, unpack(blob), new))
+        else:
+            rows.extend(customer_changes(code, reason, None, {"CustomerName": names[j]}))
+    rows.extend((code, "deactivated", None, None, None) for code in plan.to_deactivate)
+    return rows
+
+
+def check_mass_change(plan: SyncPlan, settings: SyncSettings, changes: list[tuple]) -> None:
+    """Raise :class:`MassChangeRefusedError` when the plan updates more than ``max_change_fraction`` of the
+    customers already in App4Sales, unless the run approved it. Counted: customers this administration's
+    state has synced before whose payload now differs (new ones, reactivations and a full refresh of equal
+    customers do not count)."""
+    if settings.approve_mass_change or not plan.resynced or not plan.index_count:
+        return
+    if len(plan.resynced) / plan.index_count <= settings.max_change_fraction:
+        return
+    resynced = set(plan.resynced)
+    frame = changes_frame(row for row in changes if row[0] in resynced and row[2] is not None)
+    fields = field_counts(frame)
+    examples, seen = [], set()
+    top = list(fields)[:3]
+    for code, _reason, name, old, new in frame.itertuples(index=False, name=None):
+        generic = name
+        for kind in ("Addresses", "Contacts"):
+            if name.startswith(kind + "["):
+                generic = kind + "[*]" + name[name.index("]") + 1:]
+        if generic in top and generic not in seen:
+            seen.add(generic)
+            examples.append((code, name, old, new))
+    raise MassChangeRefusedError(len(plan.resynced), plan.index_count, settings.max_change_fraction, fields, examples)
 
 
 def _rejection_messages(exc: BaseException, codes: set[str]) -> dict[str, str]:
@@ -434,6 +518,7 @@ class _BatchOutcome:
     number: int
     size: int
     confirmed: dict[str, dict] = field(default_factory=dict)   # code → result row
+    packed: dict[str, bytes] = field(default_factory=dict)     # code → payload as sent (.changes.pack)
     failures: list[dict] = field(default_factory=list)
     unconfirmed: list[dict] = field(default_factory=list)
 
@@ -449,7 +534,9 @@ def _send_batch(client: SyncClient, number: int, payloads: "PayloadList", positi
                 log: logging.Logger | LogRelay) -> _BatchOutcome:
     """On a worker thread: build the batch's payloads (while other batches are on the wire), send it."""
     outcome = _BatchOutcome(number, len(positions))
-    outcome.confirmed = _upsert(client, payloads[positions.start:positions.stop], outcome, log)
+    batch = payloads[positions.start:positions.stop]
+    outcome.confirmed = _upsert(client, batch, outcome, log)
+    outcome.packed = {p["CustomerCode"]: pack(p) for p in batch if p["CustomerCode"] in outcome.confirmed}
     return outcome
 
 
@@ -637,6 +724,7 @@ class SyncPreview:
     plan: SyncPlan
     refused: str | None
     index_customers: int   # customers in the App4Sales index as read (enabled or not)
+    changes: list[tuple] = field(default_factory=list)  # change-log rows (.changes) of what would be sent
 
 
 def preview_sync(client: SyncClient, customers: pd.DataFrame, addresses: pd.DataFrame | None,
@@ -657,14 +745,18 @@ def preview_sync(client: SyncClient, customers: pd.DataFrame, addresses: pd.Data
         with peek_state(location, client.administration, tenant) as state:
             plan, index = _read_and_plan(client, customers, addresses, contacts, dashboards, state=state,
                                          settings=settings, present_codes=present_codes)
+            changes = plan_changes(plan, state)
     except StateStoreError as exc:
         raise SyncStateError(f"App4Sales dry run of {client.administration} stopped: {exc}", SyncResult()) from None
     try:
         check_deactivation(plan, settings)
+        check_mass_change(plan, settings, changes)
         refused = None
     except DeactivationRefusedError as exc:
         refused = str(exc).replace("nothing was sent or deactivated", "a real run would send nothing")
-    return SyncPreview(plan, refused, len({row["CustomerCode"] for row in index}))
+    except MassChangeRefusedError as exc:
+        refused = str(exc).replace("nothing was sent", "a real run would send nothing")
+    return SyncPreview(plan, refused, len({row["CustomerCode"] for row in index}), changes)
 
 
 def _locked_sync(client: SyncClient, customers, addresses, contacts, dashboards, *, state: AnyState,
@@ -683,6 +775,8 @@ def _locked_sync(client: SyncClient, customers, addresses, contacts, dashboards,
              administration, plan.total, len(plan.to_send), plan.reason_counts(), plan.unchanged,
              len(plan.to_deactivate), len(plan.dashboards))
     check_deactivation(plan, settings)
+    changes = plan_changes(plan, state)
+    check_mass_change(plan, settings, changes)
 
     size = settings.batch_size
     batches = [range(i, min(i + size, len(plan.to_send))) for i in range(0, len(plan.to_send), size)]
@@ -701,10 +795,13 @@ def _locked_sync(client: SyncClient, customers, addresses, contacts, dashboards,
         _record_dashboards(leftover, state, result)
         if leftover.error is not None:
             raise leftover.error
+        confirmed = result.confirmed_codes
+        result.changes = [row for row in changes if row[0] in confirmed]
         if plan.to_deactivate:
             stage = f"deactivating {len(plan.to_deactivate)} customers"
             result.deactivated = client.deactivate_customers(plan.to_deactivate)
             log.info("deactivated %d customers absent from the file", result.deactivated)
+            result.changes += [row for row in changes if row[1] == "deactivated"]
         if writes:
             stage = "running script " + AFTER_SCRIPT
             _run_script(client, AFTER_SCRIPT, result, log)
@@ -789,7 +886,9 @@ def _send_batches(client: SyncClient, batches: list[range], plan: SyncPlan, stat
 
 
 def _record_batch(outcome: _BatchOutcome, plan: SyncPlan, state: AnyState, result: SyncResult) -> None:
-    state.save_hashes((code, plan.hashes[code], row.get("CustomerGuid")) for code, row in outcome.confirmed.items())
+    state.save_hashes((code, plan.hashes[code], row.get("CustomerGuid"), outcome.packed.get(code))
+                      for code, row in outcome.confirmed.items())
+    result.confirmed_codes.update(outcome.confirmed)
     for row in outcome.confirmed.values():
         setattr(result, row["status"], getattr(result, row["status"]) + 1)
     result.failures.extend(outcome.failures)
