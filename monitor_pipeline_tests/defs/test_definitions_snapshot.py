@@ -15,6 +15,7 @@ ASSETS = {  # asset → (group, pool of its step: none, the host slots limit con
     "customer_dashboards": ("customer_sync", None),
     "customer_rejections": ("customer_sync", None),
     "customer_upsert_batches": ("customer_sync", None),
+    "customer_changes": ("customer_sync", None),
 }
 RECORDED_ASSETS = {  # asset → group; declared, not computed: a job's runs record its materializations
     "monitor_customer_files": "customer_export",  # export_new_customer_job, one per delivered file
@@ -56,3 +57,5 @@ def test_the_code_location_without_tenants(monkeypatch):
         "monitor_pipeline/app4sales_administration": "127.0.0.1:8765/demo"}
     deps = {k.to_user_string() for k in repo.asset_graph.get(dg.AssetKey("customer_upsert_batches")).parent_keys}
     assert deps == {"customers", "customer_addresses", "customer_contacts", "customer_dashboards", "customer_rejections"}
+    changes = {k.to_user_string() for k in repo.asset_graph.get(dg.AssetKey("customer_changes")).parent_keys}
+    assert changes == deps | {"customer_upsert_batches"}  # written by the upsert's step, after it

@@ -6,6 +6,9 @@ The plan is made exactly as a real run makes it (:func:`monitor_pipeline.app4sal
 live App4Sales index (and price lists) against the state of the last confirmed sync. Then nothing is sent:
 no script, no batch, no dashboard, no deactivation; the state is not written and its lock not taken.
 
+A run that selects ``customer_changes`` without ``customer_upsert_batches`` (materialize the change log
+alone, in the UI) is a dry run too: it writes what a sync would change.
+
 So that a dry run never looks like a sync, the asset is **not materialized**: the plan is an
 ``AssetObservation`` of ``customer_upsert_batches`` (the asset's Events tab lists it as "Observed"; the
 freshness policy and ``every_tenant_synced_recently``, which look at materializations, are untouched).
@@ -26,11 +29,13 @@ import pandas as pd
 from monitor_pipeline.app4sales.errors import App4SalesError
 from monitor_pipeline.app4sales.settings import SyncOptions, SyncSettings
 from monitor_pipeline.app4sales.sync import SyncError, SyncPreview, preview_sync
+from monitor_pipeline.defs.customer_sync.change_log import ASSET as CHANGES, changes_output
 from monitor_pipeline.defs.customer_sync.frame_metadata import table_entries
 from monitor_pipeline.lib.log_relay import LogRelay
 from monitor_pipeline.resources.app4sales import App4SalesApi
 from monitor_pipeline.resources.connector_settings import ConnectorSettings
 
+UPSERT = dg.AssetKey("customer_upsert_batches")
 PLAN_ROWS = 100  # rows of the "plan" table (within frame_metadata's byte budget)
 
 #: The plan's reasons as the table and the change log name them.
@@ -69,7 +74,8 @@ def dry_run(context: dg.AssetExecutionContext, config, frames: tuple[pd.DataFram
             connector_settings: ConnectorSettings, present_codes: list[str] = ()) -> Iterator:
     """The observation of the plan and the check result (see the module docstring)."""
     customers, addresses, contacts, dashboards = frames
-    settings = SyncSettings(**connector_settings.values(SyncOptions), full_refresh=config.full_refresh)
+    settings = SyncSettings(**connector_settings.values(SyncOptions), full_refresh=config.full_refresh,
+                            approve_mass_change=config.approve_mass_change)
     log = LogRelay(context.log)
     try:
         with app4sales.session(settings.upsert_concurrency, slot_wait=connector_settings.sync_lock_timeout,
@@ -92,7 +98,10 @@ def dry_run(context: dg.AssetExecutionContext, config, frames: tuple[pd.DataFram
                      f"{metadata['would_reactivate']}, deactivate {metadata['would_deactivate']}; "
                      f"{metadata['unchanged']} unchanged")
     partition = context.partition_key if context.has_partition_key else None
-    yield dg.AssetObservation(asset_key=context.asset_key, partition=partition, metadata=metadata)
-    yield dg.AssetCheckResult(check_name="no_failed_customers", passed=True,
-                              description="Dry run: nothing was sent, so no customer could fail.",
-                              metadata={"dry_run": True, "failed": 0, "unconfirmed": 0})
+    yield dg.AssetObservation(asset_key=UPSERT, partition=partition, metadata=metadata)
+    if dg.AssetCheckKey(UPSERT, "no_failed_customers") in context.selected_asset_check_keys:
+        yield dg.AssetCheckResult(asset_key=UPSERT, check_name="no_failed_customers", passed=True,
+                                  description="Dry run: nothing was sent, so no customer could fail.",
+                                  metadata={"dry_run": True, "failed": 0, "unconfirmed": 0})
+    if dg.AssetKey(CHANGES) in context.selected_asset_keys:
+        yield changes_output(preview.changes, dry_run=True)

@@ -9,7 +9,10 @@ the sync reads anyway plus the ones it created, so it costs no call. ``hashes_re
 last plan's, so their payload hashes came from the state's cache instead of being computed
 (:mod:`monitor_pipeline.app4sales.hash_cache`).
 The upsert holds the administration's lock (``MONITOR_SYNC_LOCK_TIMEOUT``) for its whole length.
-Run config ``dry_run: true`` plans and sends nothing (:mod:`.dry_run`).
+Run config ``dry_run: true`` plans and sends nothing (:mod:`.dry_run`); so does a run that selects only
+``customer_changes``, the change log this step also writes (:mod:`.change_log`). Run config
+``approve_mass_change: true`` lets through a run the mass-change guard would refuse
+(``MONITOR_MAX_CHANGE_FRACTION``, :func:`monitor_pipeline.app4sales.sync.check_mass_change`).
 """
 
 from collections.abc import Iterator
@@ -24,6 +27,8 @@ from monitor_pipeline.app4sales.errors import App4SalesError
 from monitor_pipeline.app4sales.state import default_owner
 from monitor_pipeline.app4sales.settings import SyncOptions, SyncSettings
 from monitor_pipeline.app4sales.sync import SyncError, run_sync
+from monitor_pipeline.defs.customer_sync.change_log import ASSET as CHANGES, DESCRIPTION as CHANGES_DESCRIPTION, \
+    changes_output
 from monitor_pipeline.defs.customer_sync.dry_run import dry_run
 from monitor_pipeline.lib.log_relay import LogRelay
 from monitor_pipeline.resources.app4sales import App4SalesApi
@@ -36,6 +41,9 @@ GROUP = "customer_sync"
 class UpsertConfig(dg.Config):
     full_refresh: bool = False
     """Send every customer, not only the new, changed and inactive ones."""
+    approve_mass_change: bool = False
+    """Send even when more than MONITOR_MAX_CHANGE_FRACTION of the customers already in App4Sales would be
+    updated (the mass-change guard refuses such a run otherwise, sending nothing)."""
     dry_run: bool = False
     """Plan against the live App4Sales index and send nothing (no batch, script, dashboard or deactivation, no
     state written): the plan is recorded as an observation of this asset, not as a materialization."""
@@ -43,16 +51,29 @@ class UpsertConfig(dg.Config):
 
 def build_customer_upsert_batches(partitions_def: dg.PartitionsDefinition | None = None,
                                   retry_policy: dg.RetryPolicy | None = None) -> dg.AssetsDefinition:
-    @dg.asset(
+    inputs = {dg.AssetKey(name) for name in ("customers", "customer_addresses", "customer_contacts",
+                                             "customer_dashboards", "customer_rejections")}
+
+    @dg.multi_asset(
         name="customer_upsert_batches",
-        group_name=GROUP,
-        kinds={"app4sales", "http"},
+        outs={
+            "customer_upsert_batches": dg.AssetOut(
+                dagster_type=dg.Nothing,
+                is_required=False,  # a dry run does not materialize it (dry_run.py)
+                group_name=GROUP,
+                kinds={"app4sales", "http"},
+                freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26),
+                                                                warn_window=timedelta(hours=2)),
+                description="Customers upserted into App4Sales in batches of MONITOR_BATCH_SIZE: only new, changed "
+                            "or inactive ones (reactivated), scripts BeforeUpdateCustomers/UpdateCustomers around them."),
+            CHANGES: dg.AssetOut(is_required=False, group_name=GROUP, io_manager_key="monitor_storage",
+                                 kinds={"pandas", "parquet"}, description=CHANGES_DESCRIPTION),
+        },
+        internal_asset_deps={"customer_upsert_batches": inputs,
+                             CHANGES: inputs | {dg.AssetKey("customer_upsert_batches")}},
+        can_subset=True,  # customer_changes alone is a dry run: it plans and sends nothing (dry_run.py)
         partitions_def=partitions_def,
-        output_required=False,  # a dry run materializes nothing (dry_run.py)
         retry_policy=retry_policy,
-        freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26), warn_window=timedelta(hours=2)),
-        description="Customers upserted into App4Sales in batches of MONITOR_BATCH_SIZE: only new, changed or "
-                    "inactive ones (reactivated), scripts BeforeUpdateCustomers/UpdateCustomers around them.",
         check_specs=[dg.AssetCheckSpec("no_failed_customers", asset="customer_upsert_batches",
                                        description="Every customer sent was confirmed by App4Sales' answer "
                                                    "(none rejected, none left unconfirmed).")],
@@ -64,10 +85,10 @@ def build_customer_upsert_batches(partitions_def: dg.PartitionsDefinition | None
         tenant = tenancy.for_context(context)
         frames = (customers, customer_addresses, customer_contacts, customer_dashboards)
         present = customer_rejections["CustomerCode"].dropna().tolist()  # in the file, so never "absent"
-        if config.dry_run:
+        if config.dry_run or dg.AssetKey("customer_upsert_batches") not in context.selected_asset_keys:
             yield from dry_run(context, config, frames, tenant.app4sales, tenant.settings, present_codes=present)
             return
-        yield upsert_customers(context, config, frames, tenant.app4sales, tenant.settings, present_codes=present)
+        yield from upsert_customers(context, config, frames, tenant.app4sales, tenant.settings, present_codes=present)
 
     return customer_upsert_batches
 
@@ -84,9 +105,11 @@ def granted_concurrency(settings: SyncSettings, granted: int, log) -> SyncSettin
 
 def upsert_customers(context: dg.AssetExecutionContext, config: UpsertConfig, frames: tuple[pd.DataFrame, ...],
                      app4sales: App4SalesApi, connector_settings: ConnectorSettings,
-                     present_codes: list[str] = ()) -> dg.MaterializeResult:
+                     present_codes: list[str] = ()) -> Iterator:
+    """The materialization of ``customer_upsert_batches`` (with its check) and the change log."""
     customers, customer_addresses, customer_contacts, customer_dashboards = frames
-    settings = SyncSettings(**connector_settings.values(SyncOptions), full_refresh=config.full_refresh)
+    settings = SyncSettings(**connector_settings.values(SyncOptions), full_refresh=config.full_refresh,
+                            approve_mass_change=config.approve_mass_change)
 
     log = LogRelay(context.log)  # the client's and the sync's worker threads write the run log through it
 
@@ -128,7 +151,8 @@ def upsert_customers(context: dg.AssetExecutionContext, config: UpsertConfig, fr
                      f"{result.throttled} answered 429/503")
     problems = result.failures + result.unconfirmed
     sent = result.created + result.updated + result.reactivated
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
+        asset_key="customer_upsert_batches",
         metadata={
             "created": result.created, "updated": result.updated, "reactivated": result.reactivated,
             "unchanged": result.unchanged, "deactivated": result.deactivated, "failed": result.failed,
@@ -154,3 +178,5 @@ def upsert_customers(context: dg.AssetExecutionContext, config: UpsertConfig, fr
                       "examples": "; ".join(f"{f['CustomerCode']}: {f['message']}" for f in problems[:5])[:1000]},
         )],
     )
+    if dg.AssetKey(CHANGES) in context.selected_asset_keys:
+        yield changes_output(result.changes, dry_run=False)

@@ -41,7 +41,8 @@ def test_the_frames_live_in_the_bucket_and_an_unchanged_export_reuses_them(sync,
     assert first.success, first.failure_message()
     assert first.metadata("customers")["reparsed"] is True
     assert first.metadata()["created"] == 6
-    assert on_s3.keys() == sorted([f"{PREFIX}/customers_xml.xml"] + [f"{PREFIX}/{name}.parquet" for name in FRAMES])
+    assert on_s3.keys() == sorted([f"{PREFIX}/customers_xml.xml"] + [f"{PREFIX}/{name}.parquet" for name in FRAMES]
+                                  + [f"{PREFIX}/customer_changes.parquet"])
     assert on_s3.get(f"{PREFIX}/customers_xml.xml") == sync.customers_xml.read_bytes()
     for name in FRAMES:
         assert first.metadata(name)["path"] == on_s3.url(f"{PREFIX}/{name}.parquet")
