@@ -7,6 +7,10 @@ One SQLite file per administration, ``<state_dir>/<administration>.sqlite``:
   CustomerGuid App4Sales answered for it), ``dashboard_hash`` (digest of the dashboard last PUT
   successfully), ``synced_at`` (UTC ISO time of the last write). Rows are written only after App4Sales
   confirmed them, so a failed run leaves exactly the unconfirmed customers to resend.
+- table ``exports``: the customers the export delivered to Monitor's ``customers/`` folder (``code``,
+  ``guid``, ``file``, ``sha256``, ``exported_at``), and what later syncs saw of them: ``arrived_at`` (the code
+  first appeared in customers.xml: Monitor created the customer) and ``taken_at`` (the file was first seen
+  gone from ``customers/``: Monitor took it). :mod:`monitor_pipeline.export.acknowledgment` reads them.
 - table ``sync_lock``: at most one row, the lease of the run that is upserting into the administration.
   :meth:`SyncState.lock` takes it (waiting up to ``timeout`` seconds, then :class:`StateLockedError`
   naming the holder), a thread renews it every ``lease / 4`` seconds, and it is given back when the
@@ -31,12 +35,13 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from monitor_pipeline.app4sales.hash_cache import HashCache
 
-SCHEMA_VERSION = 4  # 3: the payload hash cache (hash_cache); 4: the last confirmed payload (changes)
+SCHEMA_VERSION = 5  # 3: the payload hash cache (hash_cache); 4: the last confirmed payload (changes); 5: exports
 DEFAULT_LEASE_SECONDS = 60.0
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -52,6 +57,23 @@ class StateLockedError(Exception):
 
 class StateLockLostError(Exception):
     """This run's lease was taken over (it was not renewed in time); it must not record anything more."""
+
+
+@dataclass(frozen=True)
+class ExportRecord:
+    """One customer the export delivered, and what the syncs since saw of it (times in UTC)."""
+
+    code: str
+    guid: str
+    file: str  # relative to Monitor's base folder: customers/<CustomerCode>.xml
+    exported_at: datetime
+    arrived_at: datetime | None = None  # first sync whose customers.xml had the code
+    taken_at: datetime | None = None  # first sync that found the file gone from customers/
+    sha256: str = ""
+
+
+def _time(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
 
 
 def state_file_name(administration: str) -> str:
@@ -122,6 +144,9 @@ class SyncState:
             self._conn.execute(
                 "CREATE TABLE IF NOT EXISTS hash_cache (id INTEGER PRIMARY KEY CHECK (id = 1), key TEXT NOT NULL,"
                 " data BLOB NOT NULL)")
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS exports (code TEXT PRIMARY KEY, guid TEXT NOT NULL, file TEXT NOT NULL,"
+                " sha256 TEXT, exported_at TEXT NOT NULL, arrived_at TEXT, taken_at TEXT)")
             self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _connect(self) -> sqlite3.Connection:
@@ -270,6 +295,38 @@ class SyncState:
         data = cache.encode()
         with self._transaction(fenced=True):
             self._conn.execute("INSERT OR REPLACE INTO hash_cache (id, key, data) VALUES (1, ?, ?)", (cache.key, data))
+
+    # --- exports (the acknowledgment of the export, monitor_pipeline.export.acknowledgment) ------------
+    def record_export(self, code: str, guid: str, file: str, sha256: str = "") -> None:
+        """Record a delivered customer; delivering it again (a re-executed run) keeps its first export time and
+        what the syncs saw of it. Needs no lease: the export is not the sync's writer."""
+        with self._transaction():
+            self._conn.execute(
+                "INSERT INTO exports (code, guid, file, sha256, exported_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT(code) DO UPDATE SET guid = excluded.guid, file = excluded.file, "
+                "sha256 = excluded.sha256", (code, guid, file, sha256, _now()))
+
+    def exports(self) -> list[ExportRecord]:
+        """Every recorded export, oldest first (none in a read-only state older than the exports)."""
+        try:
+            rows = self._conn.execute("SELECT code, guid, file, sha256, exported_at, arrived_at, taken_at "
+                                      "FROM exports ORDER BY exported_at, code").fetchall()
+        except sqlite3.OperationalError:
+            if not self.read_only:
+                raise
+            return []
+        return [ExportRecord(code, guid, file, _time(exported), _time(arrived), _time(taken), sha or "")
+                for code, guid, file, sha, exported, arrived, taken in rows]
+
+    def note_exports(self, arrived: Iterable[str] = (), taken: Iterable[str] = ()) -> None:
+        """Note the exported codes a sync found in customers.xml (``arrived``) and whose file it found gone
+        from ``customers/`` (``taken``); a time already noted is kept."""
+        now = _now()
+        with self._transaction():
+            self._conn.executemany("UPDATE exports SET arrived_at = ? WHERE code = ? AND arrived_at IS NULL",
+                                   [(now, code) for code in arrived])
+            self._conn.executemany("UPDATE exports SET taken_at = ? WHERE code = ? AND taken_at IS NULL",
+                                   [(now, code) for code in taken])
 
     def clear(self) -> None:
         with self._transaction(fenced=True):

@@ -10,6 +10,7 @@ the administration, ``<tenant>/<administration>`` with tenants — two tenants n
   ``customer_state`` of the SQLite file.
 - ``monitor_sync_lock (scope PRIMARY KEY, token, owner, acquired_at, renewed)``: ``sync_lock``, one
   row per scope at most.
+- ``monitor_sync_hash_cache`` and ``monitor_exports (scope, code, …)``: ``hash_cache`` and ``exports``.
 
 The counterpart of SQLite's ``BEGIN IMMEDIATE`` is ``pg_advisory_xact_lock`` on a 64-bit key of the
 scope (:func:`scope_key`): every write transaction of a scope (taking, renewing, giving back the lease,
@@ -44,8 +45,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, insert as pg_insert
 
 from monitor_pipeline.app4sales.hash_cache import HashCache
-from monitor_pipeline.app4sales.state import (DEFAULT_LEASE_SECONDS, StateLockLostError, default_owner,
-                                              wait_for_lease)
+from monitor_pipeline.app4sales.state import (DEFAULT_LEASE_SECONDS, ExportRecord, StateLockLostError,
+                                              default_owner, wait_for_lease)
 from monitor_pipeline.errors import ConfigError, PipelineError
 from monitor_pipeline.lib.redact import redact
 
@@ -83,6 +84,18 @@ hash_cache_table = sa.Table(  # the payload hash cache (.hash_cache), one entry 
     sa.Column("scope", sa.Text, primary_key=True),
     sa.Column("key", sa.Text, nullable=False),
     sa.Column("data", sa.LargeBinary, nullable=False),
+)
+
+exports_table = sa.Table(  # the customers the export delivered (state.ExportRecord), per scope
+    "monitor_exports", metadata,
+    sa.Column("scope", sa.Text, primary_key=True),
+    sa.Column("code", sa.Text, primary_key=True),
+    sa.Column("guid", sa.Text, nullable=False),
+    sa.Column("file", sa.Text, nullable=False),
+    sa.Column("sha256", sa.Text),
+    sa.Column("exported_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("arrived_at", sa.DateTime(timezone=True)),
+    sa.Column("taken_at", sa.DateTime(timezone=True)),
 )
 
 
@@ -415,6 +428,36 @@ class PostgresSyncState:
                                           set_={"key": stmt.excluded.key, "data": stmt.excluded.data})
         with self._transaction(fenced=True) as conn:
             conn.execute(stmt)
+
+    # --- exports (SyncState.record_export and the rest) --------------------------------------------
+    def record_export(self, code: str, guid: str, file: str, sha256: str = "") -> None:
+        """Record a delivered customer; delivering it again keeps its first export time and what was seen."""
+        stmt = pg_insert(exports_table).values(scope=self.scope, code=code, guid=guid, file=file, sha256=sha256,
+                                               exported_at=sa.func.now())
+        stmt = stmt.on_conflict_do_update(index_elements=[exports_table.c.scope, exports_table.c.code], set_={
+            "guid": stmt.excluded.guid, "file": stmt.excluded.file, "sha256": stmt.excluded.sha256})
+        with self._transaction() as conn:
+            conn.execute(stmt)
+
+    def exports(self) -> list[ExportRecord]:
+        """Every recorded export of the scope, oldest first."""
+        t = exports_table.c
+        query = sa.select(t.code, t.guid, t.file, t.sha256, t.exported_at, t.arrived_at, t.taken_at) \
+            .where(t.scope == self.scope).order_by(t.exported_at, t.code)
+        with self._errors(), self._engine.connect() as conn:
+            return [ExportRecord(r.code, r.guid, r.file, r.exported_at, r.arrived_at, r.taken_at, r.sha256 or "")
+                    for r in conn.execute(query)]
+
+    def note_exports(self, arrived: Iterable[str] = (), taken: Iterable[str] = ()) -> None:
+        """Note the exported codes found in customers.xml and those whose file is gone; times noted are kept."""
+        t = exports_table.c
+        with self._transaction() as conn:
+            for column, codes in (("arrived_at", list(arrived)), ("taken_at", list(taken))):
+                if codes:
+                    conn.execute(sa.update(exports_table).where(
+                        t.scope == self.scope, t[column].is_(None),
+                        t.code == sa.func.any(sa.bindparam("codes", codes, type_=ARRAY(sa.Text))))
+                        .values({column: sa.func.now()}))
 
     def clear(self) -> None:
         with self._transaction(fenced=True) as conn:

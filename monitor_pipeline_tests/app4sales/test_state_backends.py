@@ -303,3 +303,30 @@ def test_a_state_made_before_the_change_log_gains_the_payload_column(location):
         assert st.load() == {"C1": ("h1", None)} and st.load_payloads(["C1"]) == {}
         st.save_hashes([("C1", "h2", None, pack({"CustomerCode": "C1"}))])
         assert list(st.load_payloads(["C1"])) == ["C1"]
+
+
+def test_exports_are_recorded_once_and_what_syncs_saw_is_kept(location):
+    """The export's records (state.ExportRecord) for the acknowledgment check: a second delivery of a code keeps
+    its first time, a noted arrival or taking is never noted again, tenants and a full refresh leave them."""
+    with open_state(location, "demo", "acme") as st:
+        st.record_export("E1", "g-1", "customers/E1.xml", "aa")
+        st.record_export("E2", "g-2", "customers/E2.xml")
+        first = {r.code: r for r in st.exports()}
+        time.sleep(1.1)  # the times have whole seconds in SQLite
+        st.record_export("E1", "g-1", "customers/E1.xml", "aa")  # a re-executed export run
+        st.note_exports(arrived=["E1", "X9"], taken=["E2"])
+        noted = {r.code: r for r in st.exports()}
+        st.clear()  # a full refresh forgets the sync's hashes, not the exports
+        time.sleep(1.1)
+        st.note_exports(arrived=["E1", "E2"], taken=["E2"])
+        again = {r.code: r for r in st.exports()}
+    assert sorted(first) == ["E1", "E2"] and (first["E1"].guid, first["E1"].file, first["E1"].sha256) == \
+        ("g-1", "customers/E1.xml", "aa")
+    assert first["E1"].exported_at.tzinfo is not None and first["E1"].arrived_at is None
+    assert noted["E1"].exported_at == first["E1"].exported_at
+    assert noted["E1"].arrived_at is not None and noted["E1"].taken_at is None
+    assert noted["E2"].taken_at is not None and noted["E2"].arrived_at is None
+    assert again["E1"].arrived_at == noted["E1"].arrived_at and again["E2"].taken_at == noted["E2"].taken_at
+    assert again["E2"].arrived_at > noted["E1"].arrived_at
+    with open_state(location, "demo") as st:  # the administration without the tenant: another state
+        assert st.exports() == []
