@@ -12,3 +12,6 @@ class ExportSettings(Settings):
                                     "(the export sensor runs by default; false: stopped by default)", tenant=True)
     export_poll_seconds: int = setting(30, "MONITOR_EXPORT_POLL_SECONDS", "seconds between two looks at the "
                                        "new-customer feed", ge=1, unit=" s")
+    export_ack_hours: float = setting(24.0, "MONITOR_EXPORT_ACK_HOURS", "hours after an export when check "
+                                      "exported_customers_arrived fails while customers.xml still lacks the customer",
+                                      gt=0, unit=" h", tenant=True)

@@ -16,6 +16,11 @@ succeeded (e.g. its result post failed) finds the same bytes there, uploads noth
 SUCCESS; another file under that name (other bytes, or the name in another case) fails the run
 with stage ``collision`` and is left as it is.
 
+Acknowledgment (:mod:`monitor_pipeline.export.acknowledgment`): a delivered customer is recorded in the sync
+state of its administration (code, GUID, file, time), so that check ``exported_customers_arrived`` of the
+later syncs can tell whether Monitor created it. A delivery that could not be recorded fails the step
+(transient: the retry finds the same bytes there, posts SUCCESS again and records it).
+
 Retries (:mod:`monitor_pipeline.defs.retries`): inside the op, ``retry_attempts`` (4) upload attempts,
 each on a fresh connection of one try (``MonitorFileTransport.one_attempt``: the transport does not retry
 again inside them), backoff 2 s doubling. An upload still failing transiently after them, or a result that
@@ -30,6 +35,7 @@ from pydantic import Field
 
 from monitor_pipeline.defs.customer_export.asset import MONITOR_CUSTOMER_FILES, delivered, failed, failed_export
 from monitor_pipeline.export import ExportError, export_new_customer
+from monitor_pipeline.export.acknowledgment import record_delivery
 from monitor_pipeline.export.export_customer import MAX_ERROR_LENGTH, describe_exception
 from monitor_pipeline.defs.retries import retries_left
 from monitor_pipeline.resources.tenancy import MonitorTenancy, tenant_of
@@ -145,6 +151,19 @@ def build_export_new_customer_op(retry_policy: dg.RetryPolicy | None = None) -> 
         done = "Uploaded" if result.uploaded else "Already delivered (same bytes there, not uploaded again):"
         context.log.info(f"{done} {result.remote_path} ({result.bytes} bytes) and posted {result.message}")
         context.log_event(delivered(result, **event))
+        settings = tenant.settings
+        try:
+            record_delivery(settings.state_url or settings.state_dir, app4sales.administration, settings.state_tenant,
+                            code=result.customer_code, guid=result.customer_guid, file=result.remote_path,
+                            sha256=result.sha256)
+        except Exception as exc:  # noqa: BLE001 - a state that cannot be written: fail loudly, the retry repairs
+            error = describe_exception(exc, secrets)[:MAX_ERROR_LENGTH]
+            raise dg.Failure(
+                description=f"{result.remote_path} was delivered and {result.message} posted, but the export could "
+                            f"not be recorded for check exported_customers_arrived: {error}. Trying the step again "
+                            "finds the file there and records it.",
+                metadata={"customer_guid": guid, "customer_code": result.customer_code, "stage": "record"},
+                allow_retries=True) from None
         context.add_output_metadata({
             "customer_guid": result.customer_guid,
             "customer_code": result.customer_code,
