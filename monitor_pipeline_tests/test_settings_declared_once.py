@@ -30,8 +30,8 @@ def test_every_variable_is_declared_by_exactly_one_field():
     declared = declared_variables(all_settings())
     # 40 + MONITOR_UPSERT_CONCURRENCY, MONITOR_SYNC_STALE_HOURS, MONITOR_SENSOR_TENANT_SECONDS, MONITOR_STATE_URL,
     # MONITOR_STORAGE_URL, MONITOR_FTP_HOST_CONNECTIONS, MONITOR_APP4SALES_HOST_CONNECTIONS, MONITOR_STEP_RETRIES,
-    # MONITOR_STEP_RETRY_DELAY, MONITOR_MAX_CHANGE_FRACTION
-    assert len(declared) == 50, sorted(declared)
+    # MONITOR_STEP_RETRY_DELAY, MONITOR_MAX_CHANGE_FRACTION, MONITOR_EXPORT_ACK_HOURS
+    assert len(declared) == 51, sorted(declared)
 
     class Again(Settings):
         batch: int = setting(1, "MONITOR_BATCH_SIZE", "a copy")
@@ -105,7 +105,7 @@ def test_the_tenants_file_takes_the_tenant_fields_with_their_rules(tmp_path):
     from the resource and from a tenant (two readers used to disagree on it)."""
     assert set(TenantSettings.model_fields) == {
         n for m in (NormalizeOptions, SyncOptions) for n, i in m.model_fields.items() if i.json_schema_extra["tenant"]
-    } | {"create_customer"}
+    } | {"create_customer", "export_ack_hours"}
     assert {"url", "host_key", "customers_folder", "extra_data_folder"} <= set(MonitorServer.model_fields)
     assert "connect_timeout" not in MonitorServer.model_fields  # deployment-wide
     for refuse in (lambda: NormalizeOptions.from_env({"MONITOR_LANGUAGE_MAP": '{"SV": ""}'}),

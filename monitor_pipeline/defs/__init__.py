@@ -1,7 +1,8 @@
 """The Dagster definitions, one folder per flow (as ``dagster-io/dagster-open-platform`` keeps ``defs/<area>/``):
 
 - ``customer_sync/`` — Monitor → App4Sales: assets ``customers_xml`` → frames → ``customer_upsert_batches`` → ``customer_changes``,
-  their checks, ``customer_sync_job``, ``customers_xml_sensor``, ``customer_sync_schedule``;
+  their checks (``exported_customers_arrived``: did Monitor create what the export delivered?),
+  ``customer_sync_job``, ``customers_xml_sensor``, ``customer_sync_schedule``;
 - ``customer_export/`` — App4Sales → Monitor: ``export_new_customer_job`` and ``new_customer_sensor``;
 - ``run_tags.py`` — the run tags both flows set (hosts, administration), limited in ``dagster.yaml``.
 

@@ -121,9 +121,10 @@ class MonitorStorage(dg.ConfigurableIOManager):
         with _storage_errors("read", path):
             return path.exists()
 
-    def read_frame(self, path: UPath) -> pd.DataFrame:
+    def read_frame(self, path: UPath, columns: list[str] | None = None) -> pd.DataFrame:
+        """The stored frame at ``path``; only ``columns`` of it when given (Parquet reads no other)."""
         with _storage_errors("read", path):
-            return _read_frame(path)
+            return _read_frame(path, columns)
 
 
 class _UPathStore(dg.UPathIOManager):
@@ -232,11 +233,11 @@ def _with_suffix(stem: UPath, suffix: str) -> UPath:
     return stem.with_name(stem.name + suffix)
 
 
-def _read_frame(path: UPath) -> pd.DataFrame:
+def _read_frame(path: UPath, columns: list[str] | None = None) -> pd.DataFrame:
     if not is_object_store(str(path)):
-        return pd.read_parquet(Path(path))
+        return pd.read_parquet(Path(path), columns=columns)
     with path.fs.open(path.path, "rb", block_size=BLOCK) as handle:
-        return pd.read_parquet(handle)
+        return pd.read_parquet(handle, columns=columns)
 
 
 def _upload(target: UPath, write) -> None:

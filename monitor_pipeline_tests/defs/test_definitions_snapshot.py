@@ -24,6 +24,7 @@ CHECKS = {
     ("customers", "no_duplicate_customer_code"), ("customers", "no_rejected_customers"),
     ("customer_contacts", "one_main_contact"), ("customer_addresses", "every_address_has_country"),
     ("customer_upsert_batches", "no_failed_customers"), ("customer_upsert_batches", "every_tenant_synced_recently"),
+    ("customers", "exported_customers_arrived"),
 }
 
 

@@ -69,7 +69,8 @@ def test_an_ftp_server_away_for_longer_than_the_transports_tries_is_retried_by_d
     assert run.success, run.failure_message()
     assert ftp.refused == 4
     assert _starts(run.result) == {"customers_xml": 2, "customer_frames": 1, "customer_upsert_batches": 1,
-                                   "customer_upsert_batches_every_tenant_synced_recently": 1}
+                                   "customer_upsert_batches_every_tenant_synced_recently": 1,
+                                   "customers_exported_customers_arrived": 1}
     assert len(sync.sandbox.client().list_customers()) == 30
 
 

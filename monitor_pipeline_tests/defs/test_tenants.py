@@ -80,6 +80,33 @@ def test_backfill_over_both_tenants_keeps_each_tenants_data_in_its_own_administr
     assert materialized == {"north", "south"}
 
 
+def test_an_export_is_acknowledged_in_its_own_tenant_only(two_tenants, sandbox, ftp):
+    """The export of a north customer is north's: north's exported_customers_arrived counts it (pending), south's
+    sees no export; the file went to north's folder."""
+    from monitor_pipeline.defs.customer_export.job import EXPORT_JOB_NAME, run_config_for
+
+    created = sandbox.admin_api(two_tenants["north"]).create_new_customer("Nordisk Kaffe AB")
+    with sandbox.client(two_tenants["north"]) as client:
+        item = next(i for i in client.new_customers(after=0, take=100) if i["CustomerGuid"] == created["CustomerGuid"])
+    defs = build_defs()
+    check = dg.AssetCheckKey(dg.AssetKey("customers"), "exported_customers_arrived")
+    with dg.DagsterInstance.ephemeral() as instance:
+        export = defs.resolve_job_def(EXPORT_JOB_NAME).execute_in_process(
+            run_config=run_config_for(item), partition_key="north", instance=instance, raise_on_error=False)
+        assert export.success
+        counts = {}
+        for tenant in ("north", "south"):
+            result = defs.resolve_job_def("customer_sync_job").execute_in_process(
+                partition_key=tenant, instance=instance, raise_on_error=False)
+            assert result.success, tenant
+            [evaluation] = [e for e in result.get_asset_check_evaluations() if e.asset_check_key == check]
+            assert evaluation.passed
+            counts[tenant] = (evaluation.metadata["exports"].value, evaluation.metadata["pending"].value)
+    assert counts == {"north": (1, 1), "south": (0, 0)}
+    assert [p.name for p in (ftp.root / "north" / "customers").iterdir()] == [f"{created['CustomerCode']}.xml"]
+    assert not (ftp.root / "south" / "customers").exists()
+
+
 def test_a_tenants_missing_secret_is_named(two_tenants, monkeypatch):
     monkeypatch.delenv("SOUTH_FTP_PASSWORD")
     job = build_defs().resolve_job_def("customer_sync_job")

@@ -31,8 +31,9 @@ def test_steps_run_in_one_process_by_default(sync, tmp_path, run_config, one_pro
         with dg.execute_job(dg.reconstructable(customer_sync_job), instance=instance, run_config=run_config) as result:
             assert result.success
             pids = _step_pids(instance, result.run_id)
-    # the health check over every tenant is a step of its own, evaluated after each sync
+    # the health check over every tenant and the exports' acknowledgment are steps of their own
     assert set(pids) == {"customers_xml", "customer_frames", "customer_upsert_batches",
-                         "customer_upsert_batches_every_tenant_synced_recently"}
+                         "customer_upsert_batches_every_tenant_synced_recently",
+                         "customers_exported_customers_arrived"}
     assert (len(set(pids.values())) == 1) is one_process
     assert sync.sandbox.admin_api().get_customer("K2")["CustomerName"] == "Kafé Två"

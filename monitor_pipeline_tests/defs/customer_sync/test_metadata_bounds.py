@@ -67,7 +67,8 @@ def test_50_mb_of_notes_are_stored_whole_but_shown_cut(sync):
     sizes = _metadata_sizes(run)
     assert set(sizes) == {"customers_xml", "customers", "customer_addresses", "customer_contacts",
                           "customer_dashboards", "customer_rejections", "no_duplicate_customer_code",
-                          "no_rejected_customers", "one_main_contact", "every_address_has_country"}
+                          "no_rejected_customers", "one_main_contact", "every_address_has_country",
+                          "exported_customers_arrived"}
     assert max(sizes.values()) < EVENT_BOUND, sizes
     events = _sizes(sync, run)
     assert max(events.values()) < EVENT_BOUND, sorted(events.items(), key=lambda kv: -kv[1])[:3]
