@@ -62,6 +62,25 @@ def print_sync_summary(result: dg.ExecuteInProcessResult, defs: dg.Definitions) 
     upsert = _metadata(result, "customer_upsert_batches")
     print("App4Sales: " + ", ".join(f"{k} {upsert.get(k)}" for k in
                                     ("created", "updated", "reactivated", "unchanged", "failed", "unconfirmed", "requests")))
+    changes = _metadata(result, "customer_changes")
+    if changes:
+        print(f"Change log (customer_changes): {changes.get('row_count')} rows for {changes.get('customers')} customers "
+              f"→ {changes.get('path', 'the storage')}")
+    print_acknowledgment(result)
+
+
+def print_acknowledgment(result: dg.ExecuteInProcessResult) -> None:
+    """The check ``exported_customers_arrived``: did Monitor create the customers the export delivered?"""
+    for evaluation in result.get_asset_check_evaluations():
+        if evaluation.check_name != "exported_customers_arrived":
+            continue
+        meta = {k: v.value for k, v in evaluation.metadata.items()}
+        if not meta.get("exports"):
+            return
+        print(f"Exported customers (check exported_customers_arrived): {meta['exports']} exported, "
+              f"{meta['arrived']} arrived in customers.xml, {meta['pending']} pending, {meta['overdue']} overdue, "
+              f"{meta['taken_by_monitor']} files taken by Monitor"
+              + ("" if evaluation.passed else f" — WARNING: {evaluation.description}"))
 
 
 def run_export_demo(defs: dg.Definitions, instance: dg.DagsterInstance, extras) -> int:

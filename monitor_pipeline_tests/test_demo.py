@@ -30,6 +30,9 @@ def test_make_demo_twice_on_a_fresh_home(tmp_path):
     first, second = _demo(tmp_path), _demo(tmp_path)
     assert "App4Sales: created 11," in first
     assert re.search(r"App4Sales: created 0, updated 0, reactivated 0, unchanged 11,", second), second
+    assert "Exported customers" not in first  # nothing exported before the first sync
+    assert "Exported customers (check exported_customers_arrived): 1 exported, 0 arrived in customers.xml, " \
+           "1 pending, 0 overdue" in second  # the first demo's customer, not in the sample customers.xml
     names = [re.search(r"A sales rep created (C\d+) '([^']+)'", out).groups() for out in (first, second)]
     assert names[0] != names[1], "each demo's customer is told apart by code and name"
     for out, (code, _) in zip((first, second), names):
