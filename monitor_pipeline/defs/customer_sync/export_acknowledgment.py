@@ -6,7 +6,7 @@ records with the CustomerCodes of the new customers.xml (rejected customers incl
 and with what is left in Monitor's ``customers/`` folder, notes in the state what it saw for the first time,
 and fails (severity warn) naming every customer exported more than ``MONITOR_EXPORT_ACK_HOURS`` (default
 24 h, per tenant) ago that customers.xml still lacks. Its metadata: exports, pending, taken_by_monitor,
-arrived, overdue (plotted over time), and a table of the overdue ones.
+arrived, arrived_this_sync, overdue (plotted over time), the window, and a table of the overdue ones.
 
 It sends nothing to App4Sales; in a dry run it still notes arrivals (facts about Monitor, not the sync's).
 With no export recorded it passes without reading anything.
@@ -107,7 +107,7 @@ def ack_result(ack: Acknowledgment, note_error: str | None = None) -> dg.AssetCh
             "arrived": arrived,
             "arrived_this_sync": len(ack.newly_arrived),
             "overdue": len(overdue),
-            "ack_hours": dg.MetadataValue.float(float(ack.ack_hours)),
+            "window": f"{ack.ack_hours:g} h ({HOURS})",  # text: a constant is no plot
             "overdue_customers": dg.MetadataValue.table(table, schema=OVERDUE_TABLE),
         },
     )
