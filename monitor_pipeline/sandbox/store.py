@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sqlite3
 import threading
 import uuid
@@ -83,7 +84,14 @@ def now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+_CANONICAL_GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def norm_guid(value: str) -> str | None:
+    """The GUID in its canonical form (lower case, hyphens), None when ``value`` is none; the canonical form
+    itself (what the client sends) is returned as it is, without parsing it again."""
+    if isinstance(value, str) and _CANONICAL_GUID.fullmatch(value):
+        return value
     try:
         return str(uuid.UUID(value))
     except (ValueError, TypeError, AttributeError):

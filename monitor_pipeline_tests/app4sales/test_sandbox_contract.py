@@ -98,6 +98,14 @@ def test_guid_of_another_code_is_invalid_and_nothing_stored(api):
     assert [c["CustomerCode"] for c in api("GET", "customers").json()["items"]] == ["A"]
 
 
+def test_a_guid_in_upper_case_or_braces_is_the_same_guid(api):
+    guid = str(uuid.uuid4())
+    first = api("POST", "customers/batch", json={"customers": [customer("A", CustomerGuid=guid.upper())]})
+    assert first.json()["results"][0]["CustomerGuid"] == guid  # stored and answered canonical
+    other = api("POST", "customers/batch", json={"customers": [customer("B", CustomerGuid="{" + guid + "}")]})
+    assert other.status_code == 400 and "belongs to customer A" in other.json()["invalid"][0]["message"]
+
+
 def test_same_code_twice_in_a_batch_is_invalid(api):
     r = api("POST", "customers/batch", json={"customers": [customer("DUP"), customer("OK"), customer("DUP")]})
     assert r.status_code == 400
