@@ -102,3 +102,28 @@ def test_the_export_records_code_guid_file_and_time_in_the_state_of_its_administ
         rows = conn.execute("SELECT code, guid, file, exported_at, arrived_at FROM exports").fetchall()
     assert [(r[0], r[2], r[4]) for r in rows] == [(code, f"customers/{code}.xml", None)]
     assert rows[0][1] and rows[0][3].endswith("+00:00")
+
+
+def test_on_a_postgresql_state_the_export_and_the_check_meet_in_its_rows(sync, postgres_db_url):
+    import sqlalchemy as sa
+
+    from monitor_pipeline.app4sales.state_postgres import dispose_engines
+
+    sync.setenv(MONITOR_STATE_URL=postgres_db_url)
+    try:
+        code = _export(sync)
+        write_customers(sync.customers_xml, [customer_xml(code, "Nya Kaffet AB")])
+        run = sync.run()
+        assert run.success, run.failure_message()
+        evaluation = _evaluation(run)
+        assert evaluation.passed and (_meta(evaluation)["arrived"], _meta(evaluation)["exports"]) == (1, 1)
+        engine = sa.create_engine(postgres_db_url)
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT code, file, arrived_at IS NOT NULL, taken_at IS NOT NULL "
+                                        "FROM monitor_exports")).all()
+        engine.dispose()
+        assert rows == [(code, f"customers/{code}.xml", True, False)]  # the file is still in customers/
+        administration = parse_base_url(sync.sandbox.base_url())[1]
+        assert not (sync.folder.parent / "state" / state_file_name(administration)).exists()  # no SQLite state
+    finally:
+        dispose_engines()
