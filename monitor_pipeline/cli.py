@@ -152,12 +152,17 @@ def sync(args: argparse.Namespace) -> int:
     from monitor_pipeline.demo import QUIET, print_sync_summary
 
     config = {**QUIET, "ops": {"customer_upsert_batches": {"config": {"full_refresh": args.full_refresh,
-                                                                      "dry_run": args.dry_run}},
+                                                                      "dry_run": args.dry_run,
+                                                                      "approve_mass_change": args.approve_mass_change}},
                                "customer_frames": {"config": {"reparse": args.reparse}}}}
     with DagsterInstance.get() as instance:
         result = job.execute_in_process(instance=instance, run_config=config, raise_on_error=False,
                                         partition_key=args.tenant if tenants else None)
         print_sync_summary(result, defs)
+        if not result.success and any("approve_mass_change" in (e.step_failure_data.error.message or "")
+                                       for e in result.all_events if e.is_step_failure):
+            print("From the terminal: monitor-pipeline sync --approve-mass-change (after a --dry-run to see the "
+                  "changes)")
         print(f"Run {result.run_id}: {'success' if result.success else 'failure'} (DAGSTER_HOME "
               f"{os.environ['DAGSTER_HOME']})")
     return 0 if result.success else 1
@@ -219,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--full-refresh", action="store_true", help="send every customer, not only the changed ones")
     run.add_argument("--dry-run", action="store_true", help="plan against App4Sales and send nothing (the plan "
                                                            "is printed and recorded as an observation)")
+    run.add_argument("--approve-mass-change", action="store_true", help="send even when more than "
+                     "MONITOR_MAX_CHANGE_FRACTION of the customers in App4Sales would be updated")
     run.add_argument("--reparse", action="store_true", help="parse customers.xml even if it is unchanged")
     run.set_defaults(func=sync)
     commands.add_parser("settings", help="every environment variable: meaning, default, bounds, per-tenant key "

@@ -141,4 +141,13 @@ def test_sync_runs_the_job_on_the_dagster_home_instance(tmp_path, sandbox):
         runs = instance.get_runs()
         assert [(r.job_name, r.status) for r in runs] == [("customer_sync_job", DagsterRunStatus.SUCCESS)] * 3
 
+    xml.write_text(xml.read_text(encoding="utf-8").replace("</customername>", " (ny)</customername>"),
+                   encoding="utf-8")  # every customer renamed: the mass-change guard refuses
+    refused = _cli(env)
+    assert refused.returncode == 1 and "refusing to update 11 of 11 customers" in refused.stdout, refused.stdout
+    assert "monitor-pipeline sync --approve-mass-change" in refused.stdout
+    assert sandbox.admin_api().events() == events  # still nothing sent
+    approved = _cli(env, "--approve-mass-change")
+    assert approved.returncode == 0 and "updated 11" in approved.stdout, approved.stdout[-3000:]
+
     assert _cli(env, "--tenant", "north").returncode == 2  # no tenants: a clear refusal, nothing run
