@@ -110,6 +110,7 @@ def changes_frame(rows: Iterable[tuple]) -> pd.DataFrame:
 def field_counts(changes: pd.DataFrame) -> dict[str, int]:
     """Customers per changed field, most first; an address or contact counts under its kind
     (``Addresses[*].City``), so that "the delivery city of 900 customers" reads as one field."""
-    fields = changes["Field"].dropna().str.replace(r"^(Addresses|Contacts)\[[^\]]*\]", r"\1[*]", regex=True)
+    # the key is up to the last "]" before a "." or the end: a contact's FullName may hold a "]" itself
+    fields = changes["Field"].dropna().str.replace(r"^(Addresses|Contacts)\[.*\](?=\.|$)", r"\1[*]", regex=True)
     counted = pd.DataFrame({"code": changes.loc[fields.index, "CustomerCode"], "field": fields}).drop_duplicates()
     return {str(k): int(v) for k, v in counted["field"].value_counts().items()}

@@ -135,6 +135,11 @@ class DeactivationRefusedError(SyncError):
             f"{max_fraction:g} ({max_fraction:.1%}); nothing was sent or deactivated. Is the export truncated?")
 
 
+def _cut(value, limit: int = 200):
+    """A value quoted in a message, cut to ``limit`` characters plus ``…`` (a 1 MB note stays out of it)."""
+    return value if not isinstance(value, str) or len(value) <= limit else value[:limit] + "…"
+
+
 class MassChangeRefusedError(SyncError):
     """More of the customers already in App4Sales would be updated than ``max_change_fraction`` allows."""
 
@@ -144,7 +149,7 @@ class MassChangeRefusedError(SyncError):
         self.fields, self.examples = fields, examples
         self.fraction = would_update / known if known else 0.0
         most = ", ".join(f"{name} ({count})" for name, count in list(fields.items())[:5]) or "none recorded"
-        shown = "; ".join(f"{code} {name}: {old!r} → {new!r}" for code, name, old, new in examples[:5])
+        shown = "; ".join(f"{code} {name}: {_cut(old)!r} → {_cut(new)!r}" for code, name, old, new in examples[:5])
         super().__init__(
             f"refusing to update {would_update} of {known} customers already in App4Sales ({self.fraction:.1%}): "
             f"more than MONITOR_MAX_CHANGE_FRACTION={max_fraction:g} ({max_fraction:.1%}); nothing was sent. "
@@ -224,6 +229,7 @@ class SyncPlan:
     hashes_reused: bool = False                 # the hashes came from the payload hash cache (.hash_cache)
     new_hash_cache: HashCache | None = None     # what to keep for the next run's plan (None: nothing new)
     resynced: list[str] = field(default_factory=list)  # changed, and synced from here before (mass-change guard)
+    same_payload: set[str] = field(default_factory=set)  # resynced, its kept payload equal (dashboard, GUID only)
     index_count: int = 0                        # customers in the App4Sales index (enabled or not)
 
     @property
@@ -428,7 +434,9 @@ def check_deactivation(plan: SyncPlan, settings: SyncSettings) -> None:
 
 def plan_changes(plan: SyncPlan, state: AnyState | None) -> list[tuple]:
     """The change-log rows (:mod:`.changes`) of everything ``plan`` sends or deactivates, in file order, then
-    the deactivated: every sent customer compared with the payload the state kept for it."""
+    the deactivated: every sent customer compared with the payload the state kept for it. Notes in
+    ``plan.same_payload`` the customers sent though their payload equals the kept one (only the dashboard or
+    the GUID differs), which the mass-change guard does not count."""
     codes = plan.to_send.codes
     compare = [j for j, code in enumerate(codes) if plan.reasons[code] != "new"]
     old = state.load_payloads([codes[j] for j in compare]) if state is not None and compare else {}
@@ -442,7 +450,10 @@ def plan_changes(plan: SyncPlan, state: AnyState | None) -> list[tuple]:
             nxt = next(compared, None)
             blob = old.get(code)
             new = plan.to_send[j] if blob is not None else None  # built only to compare with a kept payload
-            rows.extend(customer_changes(code, reason, unpack(blob), new))
+            changed = customer_changes(code, reason, unpack(blob), new)
+            if blob is not None and changed[0][2] is None:  # equal to the kept payload: no field differs
+                plan.same_payload.add(code)
+            rows.extend(changed)
         else:
             rows.extend(customer_changes(code, reason, None, {"CustomerName": names[j]}))
     rows.extend((code, "deactivated", None, None, None) for code in plan.to_deactivate)
@@ -452,13 +463,14 @@ def plan_changes(plan: SyncPlan, state: AnyState | None) -> list[tuple]:
 def check_mass_change(plan: SyncPlan, settings: SyncSettings, changes: list[tuple]) -> None:
     """Raise :class:`MassChangeRefusedError` when the plan updates more than ``max_change_fraction`` of the
     customers already in App4Sales, unless the run approved it. Counted: customers this administration's
-    state has synced before whose payload now differs (new ones, reactivations and a full refresh of equal
-    customers do not count)."""
-    if settings.approve_mass_change or not plan.resynced or not plan.index_count:
+    state has synced before whose payload now differs (new ones, reactivations, a full refresh of equal
+    customers and customers whose dashboard alone changed do not count)."""
+    counted = [code for code in plan.resynced if code not in plan.same_payload]
+    if settings.approve_mass_change or not counted or not plan.index_count:
         return
-    if len(plan.resynced) / plan.index_count <= settings.max_change_fraction:
+    if len(counted) / plan.index_count <= settings.max_change_fraction:
         return
-    resynced = set(plan.resynced)
+    resynced = set(counted)
     frame = changes_frame(row for row in changes if row[0] in resynced and row[2] is not None)
     fields = field_counts(frame)
     examples, seen = [], set()
@@ -467,11 +479,11 @@ def check_mass_change(plan: SyncPlan, settings: SyncSettings, changes: list[tupl
         generic = name
         for kind in ("Addresses", "Contacts"):
             if name.startswith(kind + "["):
-                generic = kind + "[*]" + name[name.index("]") + 1:]
+                generic = kind + "[*]" + name[name.rindex("]") + 1:]  # as field_counts folds it
         if generic in top and generic not in seen:
             seen.add(generic)
             examples.append((code, name, old, new))
-    raise MassChangeRefusedError(len(plan.resynced), plan.index_count, settings.max_change_fraction, fields, examples)
+    raise MassChangeRefusedError(len(counted), plan.index_count, settings.max_change_fraction, fields, examples)
 
 
 def _rejection_messages(exc: BaseException, codes: set[str]) -> dict[str, str]:

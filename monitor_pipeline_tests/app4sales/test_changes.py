@@ -53,3 +53,10 @@ def test_packed_payloads_round_trip_and_are_smaller():
     payload = _customer(CustomerNote="lång anteckning " * 50)
     assert unpack(pack(payload)) == payload and unpack(None) is None
     assert len(pack(payload)) < len(str(payload)) / 3
+
+
+def test_a_contact_named_with_a_bracket_counts_under_its_kind():
+    frame = changes_frame([("A", "changed", "Contacts[Jan ]Berg].Email", "a@x", "b@x"),
+                           ("B", "changed", "Contacts[Eva].Email", "c@x", "d@x"),
+                           ("C", "changed", "Addresses[del]", "{}", None)])
+    assert field_counts(frame) == {"Contacts[*].Email": 2, "Addresses[*]": 1}

@@ -40,3 +40,16 @@ def test_the_window_is_strict_and_an_arrived_code_stays_arrived():
     assert {r.code: r.status for r in ack.rows} == {"EDGE": "pending", "LATE": "overdue"}
     gone_again = acknowledge([_record("X", 99, arrived_at=NOW - timedelta(hours=90))], (), [], now=NOW, ack_hours=24)
     assert gone_again.rows[0].status == "arrived" and gone_again.overdue == []
+
+
+def test_the_description_of_thousands_of_overdue_customers_stays_small():
+    from monitor_pipeline.defs.customer_sync.export_acknowledgment import ack_result
+
+    records = [_record(f"C{i:05d}", 30 + i / 1000) for i in range(5000)]
+    result = ack_result(acknowledge(records, (), [], now=NOW, ack_hours=24))
+    assert not result.passed and len(result.description) < 12_000
+    assert "C04999 (exported" in result.description  # the oldest first, described
+    assert result.description.endswith("more (every overdue customer: the state's exports)")
+    assert result.metadata["overdue"].value == 5000 and len(result.metadata["overdue_customers"].value.records) == 200
+    few = ack_result(acknowledge(records[:30], (), [], now=NOW, ack_hours=24))
+    assert all(f"C{i:05d}" in few.description for i in range(30))  # every one named when they fit

@@ -30,6 +30,8 @@ from monitor_pipeline.transport import RemoteNotFoundError, TransportError
 CHECK_NAME = "exported_customers_arrived"
 CUSTOMERS = dg.AssetKey("customers")
 TABLE_ROWS = 200
+DETAILED = 20  # overdue customers described with their export time in the description; then their codes only
+CODES_BUDGET = 8000  # characters of further codes in the description (one event's metadata stays under 64 KiB)
 HOURS = variable_of(ExportSettings, "export_ack_hours")
 
 OVERDUE_TABLE = dg.TableSchema(columns=[
@@ -65,6 +67,21 @@ def present_codes(storage: MonitorStorage, partition: str | None) -> set[str]:
     return codes
 
 
+def _more_codes(codes: list[str]) -> str:
+    """``; also: A, B, …`` within :data:`CODES_BUDGET` characters, then how many more (the event stays small)."""
+    if not codes:
+        return ""
+    shown, size = [], 0
+    for code in codes:
+        size += len(code) + 2
+        if size > CODES_BUDGET:
+            break
+        shown.append(code)
+    rest = len(codes) - len(shown)
+    return "; also " + ", ".join(shown) + (f" and {rest} more (every overdue customer: the state's exports)"
+                                           if rest else "")
+
+
 def _taken(row: AckRow) -> str:
     return "unknown" if row.taken is None else ("yes" if row.taken else "no")
 
@@ -77,11 +94,12 @@ def ack_result(ack: Acknowledgment, note_error: str | None = None) -> dg.AssetCh
     overdue = ack.overdue
     pending, arrived = ack.count("pending"), ack.count("arrived")
     if overdue:
+        detailed = ", ".join(f"{r.code} (exported {_when(r.exported_at)}, {r.age_hours:g} h ago, file "
+                             + {"yes": "taken by Monitor", "no": f"still in {EXPORT_FOLDER}/",
+                                "unknown": "unknown"}[_taken(r)] + ")" for r in overdue[:DETAILED])
         description = (f"{len(overdue)} exported customer(s) still missing from customers.xml more than "
-                       f"{ack.ack_hours:g} h ({HOURS}) after the export: "
-                       + ", ".join(f"{r.code} (exported {_when(r.exported_at)}, {r.age_hours:g} h ago, file "
-                                   + {"yes": "taken by Monitor", "no": f"still in {EXPORT_FOLDER}/",
-                                      "unknown": "unknown"}[_taken(r)] + ")" for r in overdue))
+                       f"{ack.ack_hours:g} h ({HOURS}) after the export: {detailed}"
+                       + _more_codes([r.code for r in overdue[DETAILED:]]))
     else:
         description = (f"every exported customer arrived in customers.xml or is within {ack.ack_hours:g} h "
                        f"({HOURS}): {arrived} arrived, {pending} pending" if ack.rows else "no export recorded")

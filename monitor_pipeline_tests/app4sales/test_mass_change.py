@@ -1,0 +1,43 @@
+"""The mass-change guard (``check_mass_change`` in app4sales/sync.py) on the fake client: what it counts."""
+
+import pandas as pd
+import pytest
+
+from monitor_pipeline.app4sales.sync import MassChangeRefusedError, SyncSettings, run_sync
+
+from .fakes import FakeClient, make_frames
+
+N = 30
+
+
+def _sync(client, frames, tmp_path, **settings):
+    return run_sync(client, *frames, state_dir=tmp_path, settings=SyncSettings(**settings))
+
+
+def _all_boards(frames, text: str):
+    customers, addresses, contacts, _ = frames
+    boards = pd.DataFrame({"CustomerCode": customers["CustomerCode"],
+                           "Dashboard": [f"{text}-{c}".encode() for c in customers["CustomerCode"]]})
+    return customers, addresses, contacts, boards
+
+
+def test_new_dashboards_alone_are_not_a_mass_change(tmp_path):
+    client = FakeClient()
+    assert _sync(client, _all_boards(make_frames(N), "v1"), tmp_path).created == N
+    again = _sync(client, _all_boards(make_frames(N), "v2"), tmp_path)  # every dashboard new, no field changed
+    assert again.dashboards_sent == N
+    renamed = _all_boards(make_frames(N), "v2")
+    renamed[0]["CustomerName"] = [f"Shifted {i}" for i in range(N)]
+    with pytest.raises(MassChangeRefusedError, match=f"refusing to update {N} of {N} customers"):
+        _sync(client, renamed, tmp_path)
+
+
+def test_the_refusal_quotes_a_huge_value_cut(tmp_path):
+    client = FakeClient()
+    frames = make_frames(N, with_dashboards=False)
+    _sync(client, frames, tmp_path)
+    frames[0]["CustomerNote"] = ["N" * 1_000_000] * N
+    with pytest.raises(MassChangeRefusedError) as info:
+        _sync(client, frames, tmp_path)
+    message = str(info.value)
+    assert "CustomerNote" in message and "N" * 200 + "…" in message and len(message) < 5_000
