@@ -99,6 +99,12 @@ def record_delivery(location: str | Path, administration: str, tenant: str | Non
         state.record_export(code, guid, file, sha256)
 
 
+def was_delivered(location: str | Path, administration: str, tenant: str | None, *, code: str,
+                  sha256: str) -> bool:
+    """Whether a delivery of exactly these bytes (``sha256``) under ``code`` was recorded (an earlier try)."""
+    return any(r.code == code and r.sha256 == sha256 for r in recorded_exports(location, administration, tenant))
+
+
 def recorded_exports(location: str | Path, administration: str, tenant: str | None) -> list[ExportRecord]:
     """The exports recorded for the administration; none (and no state file made) when there is no state yet."""
     with peek_state(location, administration, tenant) as state:

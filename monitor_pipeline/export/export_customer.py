@@ -13,8 +13,10 @@ transport. Steps, in order:
    folder, atomically (temporary name in the same folder, then a rename that does not replace a
    file that appeared meanwhile; the folder is created if missing), retrying transient transfer
    failures with exponential backoff;
-5. post ``SUCCESS_CUSTOMER:<CustomerCode>`` — or ``{"Error": …}`` with the exception's class and
-   message — to App4Sales.
+5. record the delivery (``on_delivered``: the export acknowledgment), then post
+   ``SUCCESS_CUSTOMER:<CustomerCode>`` — or ``{"Error": …}`` with the exception's class and message — to
+   App4Sales. A retry after that finds the file there, or the record of it once Monitor has taken the file:
+   it is never uploaded twice.
 
 On failure the error is posted first, then ``ExportError`` is raised. Nothing is uploaded when
 steps 1–3 fail. Messages never contain a password: the transport and client keep secrets out
@@ -148,14 +150,19 @@ def already_delivered(transport: Any, path: str, data: bytes, where: str = "") -
     return False
 
 
-def deliver(transport: Any, path: str, data: bytes, where: str = "") -> bool:
+def deliver(transport: Any, path: str, data: bytes, where: str = "",
+            delivered_before: Callable[[], bool] | None = None) -> bool:
     """Upload ``data`` to ``path`` unless it is already there; True when uploaded now.
 
     The upload never replaces a file. When the target turns up during the upload (our own rename
     whose reply was lost and was retried, or a concurrent run of the same customer), the folder is
-    looked at again: the same bytes are a delivery, other bytes a collision.
+    looked at again: the same bytes are a delivery, other bytes a collision. ``delivered_before()``
+    True: these bytes were delivered by an earlier try and Monitor has taken the file since; it is not
+    uploaded a second time (Monitor would import the customer twice).
     """
     if already_delivered(transport, path, data, where):
+        return False
+    if delivered_before is not None and delivered_before():
         return False
     try:
         transport.upload_atomic(data, path, make_dirs=True, overwrite=False)
@@ -180,6 +187,8 @@ def export_new_customer(
     secrets: Sequence[str | None] = (),
     log: Callable[[str], None] | None = None,
     report_transient: bool = True,
+    delivered_before: Callable[[str, str], bool] | None = None,
+    on_delivered: Callable[[str, str, str], None] | None = None,
 ) -> ExportResult:
     """Export one customer; return what was done, or post the error and raise ``ExportError``.
 
@@ -190,6 +199,12 @@ def export_new_customer(
     ``report_transient=False``: an upload that still fails transiently after them raises
     ``ExportError(transient=True)`` *without* posting the error (the caller will try the export again
     later: a Dagster retry, :mod:`monitor_pipeline.defs.retries`); App4Sales hears only the final outcome.
+
+    ``delivered_before(code, sha256)``: whether an earlier try recorded delivering exactly these bytes (then a
+    file gone from the folder was taken by Monitor, and is not uploaded again). ``on_delivered(code, path,
+    sha256)`` records a delivery before its success is posted; if it fails, the success is still posted (the
+    file is there) and ``ExportError`` stage ``record`` is raised, not transient: trying again could upload
+    the file a second time once Monitor has taken it.
     """
     say = log or (lambda message: None)
     where = f" on {server}" if server else ""
@@ -228,14 +243,16 @@ def export_new_customer(
         raise fail("validate", f"Customer {guid} ({code}) not exported, nothing uploaded: {exc}", code=code,
                    cause=exc) from exc
 
-    # 3./4. Never replace a file; atomic upload with retries of transient failures.
+    # 3./4. Never replace a file (nor deliver one twice); atomic upload with retries of transient failures.
     attempts = 0
+    sha256 = hashlib.sha256(data).hexdigest()
+    before = None if delivered_before is None else (lambda: delivered_before(code, sha256))
 
     def upload() -> bool:
         nonlocal attempts
         attempts += 1
         with transport_factory() as transport:
-            return deliver(transport, path, data, where)
+            return deliver(transport, path, data, where, delivered_before=before)
 
     def on_retry(attempt: int, exc: BaseException, wait: float) -> None:
         say(f"upload attempt {attempt} of {path}{where} failed ({describe_exception(exc, secrets)}); "
@@ -258,9 +275,16 @@ def export_new_customer(
         raise fail("upload", f"Upload of {path}{where} failed{tries}: {describe_exception(exc, secrets)}",
                    code=code, cause=exc) from exc
     if not uploaded:
-        say(f"{path}{where} already holds exactly this customer's XML: delivered before, not uploaded again")
+        say(f"{path}{where}: this customer's XML was delivered before (the same bytes are there, or an earlier "
+            "try recorded delivering them and Monitor has taken the file); not uploaded again")
 
-    # 5. Report success.
+    # 5. Record the delivery (the acknowledgment), then report success.
+    record_error = None
+    if on_delivered is not None:
+        try:
+            on_delivered(code, path, sha256)
+        except Exception as exc:  # noqa: BLE001 - the file is delivered all the same: report it, then fail
+            record_error = describe_exception(exc, secrets)
     message = f"{SUCCESS_PREFIX}{code}"
     try:
         client.post_result(guid, result=message)
@@ -271,6 +295,11 @@ def export_new_customer(
                    f"{describe_exception(exc, secrets)}", *secrets),
             stage="report", customer_guid=guid, customer_code=code, cause=exc,
             transient=bool(getattr(exc, "transient", False)) or isinstance(exc, OSError)) from exc
+    if record_error is not None:
+        raise ExportError(
+            redact(f"{path} was {'uploaded' if uploaded else 'already delivered'}{where} and {message} posted, but "
+                   f"the delivery could not be recorded for check exported_customers_arrived: {record_error}. "
+                   "Do not re-execute: the customer is delivered; the check will not watch it", *secrets)[:MAX_ERROR_LENGTH],
+            stage="record", customer_guid=guid, customer_code=code, transient=False)
     return ExportResult(customer_guid=guid, customer_code=code, remote_path=path, bytes=len(data),
-                        sha256=hashlib.sha256(data).hexdigest(), message=message, attempts=attempts,
-                        uploaded=uploaded)
+                        sha256=sha256, message=message, attempts=attempts, uploaded=uploaded)

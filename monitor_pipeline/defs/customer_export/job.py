@@ -17,9 +17,10 @@ SUCCESS; another file under that name (other bytes, or the name in another case)
 with stage ``collision`` and is left as it is.
 
 Acknowledgment (:mod:`monitor_pipeline.export.acknowledgment`): a delivered customer is recorded in the sync
-state of its administration (code, GUID, file, time), so that check ``exported_customers_arrived`` of the
-later syncs can tell whether Monitor created it. A delivery that could not be recorded fails the step
-(transient: the retry finds the same bytes there, posts SUCCESS again and records it).
+state of its administration (code, GUID, file, sha256, time) before SUCCESS is posted, so that check
+``exported_customers_arrived`` of the later syncs can tell whether Monitor created it, and so that a retry
+never uploads it a second time once Monitor has taken the file. A delivery that could not be recorded is
+still reported as SUCCESS, then fails the step without a retry (stage ``record``).
 
 Retries (:mod:`monitor_pipeline.defs.retries`): inside the op, ``retry_attempts`` (4) upload attempts,
 each on a fresh connection of one try (``MonitorFileTransport.one_attempt``: the transport does not retry
@@ -35,7 +36,7 @@ from pydantic import Field
 
 from monitor_pipeline.defs.customer_export.asset import MONITOR_CUSTOMER_FILES, delivered, failed, failed_export
 from monitor_pipeline.export import ExportError, export_new_customer
-from monitor_pipeline.export.acknowledgment import record_delivery
+from monitor_pipeline.export.acknowledgment import record_delivery, was_delivered
 from monitor_pipeline.export.export_customer import MAX_ERROR_LENGTH, describe_exception
 from monitor_pipeline.defs.retries import retries_left
 from monitor_pipeline.resources.tenancy import MonitorTenancy, tenant_of
@@ -67,6 +68,24 @@ def run_config_for(item: dict) -> dict:
     return {"ops": {EXPORT_OP_NAME: {"config": config}}}
 
 
+def delivery_record(settings, administration: str, guid: str) -> dict:
+    """``delivered_before`` and ``on_delivered`` of ``export_new_customer``: the deliveries in the sync state of the
+    administration (:mod:`monitor_pipeline.export.acknowledgment`)."""
+    where = (settings.state_url or settings.state_dir, administration, settings.state_tenant)
+
+    def delivered_before(code: str, sha256: str) -> bool:
+        try:
+            return was_delivered(*where, code=code, sha256=sha256)
+        except Exception as exc:  # noqa: BLE001 - not knowing must not mean uploading a second time
+            raise RuntimeError(f"the sync state could not be read to tell whether this customer was delivered "
+                               f"before, nothing uploaded: {exc}") from exc
+
+    def on_delivered(code: str, path: str, sha256: str) -> None:
+        record_delivery(*where, code=code, guid=guid, file=path, sha256=sha256)
+
+    return {"delivered_before": delivered_before, "on_delivered": on_delivered}
+
+
 def _tag_run(context: dg.OpExecutionContext, tags: dict[str, str]) -> None:
     try:
         context.instance.add_run_tags(context.run_id, tags)
@@ -78,7 +97,7 @@ def build_export_new_customer_op(retry_policy: dg.RetryPolicy | None = None) -> 
     """The export op; ``retry_policy``: Dagster's retry of a try that failed transiently."""
 
     def _export(context: dg.OpExecutionContext, config: ExportNewCustomerConfig, monitor_ftp, app4sales,
-                server: str, secrets: list, event: dict):
+                tenant_settings, server: str, secrets: list, event: dict):
         """The export on one App4Sales connection slot; an ``ExportError`` is observed, logged and raised as
         ``dg.Failure`` (``allow_retries`` when it is transient and a try is left)."""
         guid = config.customer_guid
@@ -89,6 +108,7 @@ def build_export_new_customer_op(retry_policy: dg.RetryPolicy | None = None) -> 
                     client, monitor_ftp.one_attempt().open, guid, config.xml,
                     retry_attempts=config.retry_attempts, retry_backoff_seconds=config.retry_backoff_seconds,
                     server=server, secrets=secrets, log=context.log.warning, report_transient=last_try,
+                    **delivery_record(tenant_settings, app4sales.administration, guid),
                 )
             except ExportError as exc:
                 if exc.customer_code:
@@ -139,7 +159,7 @@ def build_export_new_customer_op(retry_policy: dg.RetryPolicy | None = None) -> 
         event = dict(partition=tenant_of(context), server=server, sequence=config.sequence,
                      step_try=context.retry_number + 1)
         try:
-            result = _export(context, config, monitor_ftp, app4sales, server, secrets, event)
+            result = _export(context, config, monitor_ftp, app4sales, tenant.settings, server, secrets, event)
         except dg.Failure:
             raise
         except Exception as exc:  # outside the export itself (e.g. no App4Sales connection slot in time)
@@ -151,19 +171,6 @@ def build_export_new_customer_op(retry_policy: dg.RetryPolicy | None = None) -> 
         done = "Uploaded" if result.uploaded else "Already delivered (same bytes there, not uploaded again):"
         context.log.info(f"{done} {result.remote_path} ({result.bytes} bytes) and posted {result.message}")
         context.log_event(delivered(result, **event))
-        settings = tenant.settings
-        try:
-            record_delivery(settings.state_url or settings.state_dir, app4sales.administration, settings.state_tenant,
-                            code=result.customer_code, guid=result.customer_guid, file=result.remote_path,
-                            sha256=result.sha256)
-        except Exception as exc:  # noqa: BLE001 - a state that cannot be written: fail loudly, the retry repairs
-            error = describe_exception(exc, secrets)[:MAX_ERROR_LENGTH]
-            raise dg.Failure(
-                description=f"{result.remote_path} was delivered and {result.message} posted, but the export could "
-                            f"not be recorded for check exported_customers_arrived: {error}. Trying the step again "
-                            "finds the file there and records it.",
-                metadata={"customer_guid": guid, "customer_code": result.customer_code, "stage": "record"},
-                allow_retries=True) from None
         context.add_output_metadata({
             "customer_guid": result.customer_guid,
             "customer_code": result.customer_code,

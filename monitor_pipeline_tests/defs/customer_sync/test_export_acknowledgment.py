@@ -8,7 +8,7 @@ import time
 import dagster as dg
 
 from monitor_pipeline.app4sales.client import parse_base_url
-from monitor_pipeline.app4sales.state import state_file_name
+from monitor_pipeline.app4sales.state import SyncState, state_file_name
 from monitor_pipeline.definitions import build_defs
 from monitor_pipeline.defs.customer_export.job import EXPORT_JOB_NAME, run_config_for
 from monitor_pipeline_tests.defs.customer_sync.harness import customer_xml, sync, write_customers  # noqa: F401 (fixture)
@@ -16,13 +16,23 @@ from monitor_pipeline_tests.defs.customer_sync.harness import customer_xml, sync
 CHECK = dg.AssetCheckKey(dg.AssetKey("customers"), "exported_customers_arrived")
 
 
-def _export(sync) -> str:
-    """Create a customer in App4Sales and run the export job on it; its CustomerCode."""
-    created = sync.sandbox.admin_api().create_new_customer("Nya Kaffet AB")
+def _new_customer(sync, name: str) -> tuple[dict, dict]:
+    """A customer created in App4Sales: what the sandbox answered, and its item of the new-customer feed."""
+    created = sync.sandbox.admin_api().create_new_customer(name)
     with sync.sandbox.client() as client:
         item = next(i for i in client.new_customers(after=0, take=1000) if i["CustomerGuid"] == created["CustomerGuid"])
-    job = build_defs().resolve_job_def(EXPORT_JOB_NAME)
-    result = job.execute_in_process(run_config=run_config_for(item), instance=sync.instance, raise_on_error=False)
+    return created, item
+
+
+def _run_export(sync, item: dict) -> dg.ExecuteInProcessResult:
+    return build_defs().resolve_job_def(EXPORT_JOB_NAME).execute_in_process(
+        run_config=run_config_for(item), instance=sync.instance, raise_on_error=False)
+
+
+def _export(sync) -> str:
+    """Create a customer in App4Sales and run the export job on it; its CustomerCode."""
+    created, item = _new_customer(sync, "Nya Kaffet AB")
+    result = _run_export(sync, item)
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     return created["CustomerCode"]
 
@@ -83,16 +93,48 @@ def test_the_check_warns_for_an_exported_customer_missing_from_customers_xml_unt
 
 def test_an_export_that_cannot_be_recorded_fails_its_run_after_the_delivery(sync, tmp_path):
     administration = parse_base_url(sync.sandbox.base_url())[1]
-    (tmp_path / "state" / state_file_name(administration)).mkdir(parents=True)  # a folder where the file goes
-    created = sync.sandbox.admin_api().create_new_customer("Ingen Plats AB")
-    with sync.sandbox.client() as client:
-        item = next(i for i in client.new_customers(after=0, take=1000) if i["CustomerGuid"] == created["CustomerGuid"])
-    result = build_defs().resolve_job_def(EXPORT_JOB_NAME).execute_in_process(
-        run_config=run_config_for(item), instance=sync.instance, raise_on_error=False)
+    path = tmp_path / "state" / state_file_name(administration)
+    SyncState(path).close()
+    with sqlite3.connect(path) as conn:  # a state that reads but refuses the export's write
+        conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON exports BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    created, item = _new_customer(sync, "Ingen Plats AB")
+    result = _run_export(sync, item)
     assert not result.success
-    message = result.get_step_failure_events()[0].step_failure_data.error.message
-    assert "could not be recorded for check exported_customers_arrived" in message
-    assert (sync.folder / "customers" / f"{created['CustomerCode']}.xml").is_file()  # delivered; a retry records it
+    failures = result.get_step_failure_events()
+    assert len(failures) == 1  # not retried: a retry could upload it again once Monitor has taken it
+    message = failures[0].step_failure_data.error.message
+    assert "could not be recorded for check exported_customers_arrived" in message and "Do not re-execute" in message
+    assert (sync.folder / "customers" / f"{created['CustomerCode']}.xml").is_file()  # delivered
+    posted = sync.sandbox.admin_api().get_result(created["CustomerGuid"])
+    assert posted["Result"] == f"SUCCESS_CUSTOMER:{created['CustomerCode']}"  # and App4Sales was told so
+
+
+def test_a_state_that_cannot_be_read_uploads_nothing(sync, tmp_path):
+    """Without the record of earlier deliveries a file gone from customers/ could be one Monitor took: nothing is
+    uploaded, the error is posted."""
+    administration = parse_base_url(sync.sandbox.base_url())[1]
+    (tmp_path / "state" / state_file_name(administration)).mkdir(parents=True)  # a folder where the file goes
+    created, item = _new_customer(sync, "Oläslig AB")
+    result = _run_export(sync, item)
+    assert not result.success
+    assert not (sync.folder / "customers").exists()
+    error = sync.sandbox.admin_api().get_result(created["CustomerGuid"])["Error"]
+    assert "could not be read to tell whether this customer was delivered before, nothing uploaded" in error
+
+
+def test_a_retry_after_monitor_took_the_file_does_not_deliver_it_twice(sync):
+    """The record of the delivery is written before SUCCESS is posted: a try whose post failed, run again after
+    Monitor imported the file, finds the record and uploads nothing."""
+    created, item = _new_customer(sync, "Två Gånger AB")
+    first = _run_export(sync, item)
+    assert first.success
+    exported = sync.folder / "customers" / f"{created['CustomerCode']}.xml"
+    exported.unlink()  # Monitor took it
+    again = _run_export(sync, item)
+    assert again.success
+    assert not exported.exists() and list((sync.folder / "customers").iterdir()) == []  # not uploaded again
+    assert any("delivered before" in e.user_message for e in sync.instance.all_logs(again.run_id))
+    assert sync.sandbox.admin_api().get_result(created["CustomerGuid"])["Posts"] == 2  # SUCCESS both times
 
 
 def test_the_export_records_code_guid_file_and_time_in_the_state_of_its_administration(sync, tmp_path):
