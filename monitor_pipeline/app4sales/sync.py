@@ -821,6 +821,8 @@ def _locked_sync(client: SyncClient, customers, addresses, contacts, dashboards,
             state.save_hash_cache(plan.new_hash_cache)
     except App4SalesError as exc:  # App4SalesTransientError and App4SalesProtocolError included
         finish()
+        if not result.changes:  # what was confirmed before the stop (the next run does not send it again)
+            result.changes = [row for row in changes if row[0] in result.confirmed_codes and row[1] != "deactivated"]
         confirmed = result.created + result.updated + result.reactivated
         remaining = len(plan.to_send) - confirmed - len(result.failures)
         raise SyncInterruptedError(

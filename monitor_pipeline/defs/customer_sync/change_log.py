@@ -3,7 +3,8 @@
 Materialized by the upsert's step (``customer_upsert_batches``) as a Parquet frame, one per tenant partition,
 with columns ``CustomerCode``, ``Reason`` (new / changed / reactivated / full refresh / deactivated),
 ``Field``, ``OldValue``, ``NewValue``: only what App4Sales confirmed in a real run, everything that would be
-sent in a dry run (``dry_run: true`` in its metadata). Metadata: the rows and customers per reason (numbers,
+sent in a dry run (``dry_run: true`` in its metadata). A run that stops midway (App4Sales away) still writes
+what was confirmed until then (``partial: true``) before it fails: the next run does not send those again. Metadata: the rows and customers per reason (numbers,
 so the UI plots them), the customers per changed field (``fields``) and the first rows (``changes``).
 """
 
@@ -21,13 +22,15 @@ DESCRIPTION = ("What the last sync sent, one row per changed field (CustomerCode
 FIELD_ROWS = 30
 
 
-def changes_output(rows: list[tuple], *, dry_run: bool) -> dg.Output:
+def changes_output(rows: list[tuple], *, dry_run: bool, partial: bool = False) -> dg.Output:
+    """``partial``: the run stopped before its end; the rows are what App4Sales confirmed until then."""
     frame = changes_frame(rows)
     per_customer = frame.drop_duplicates("CustomerCode")["Reason"].value_counts()
     fields = field_counts(frame)
     field_table = pd.DataFrame({"Field": list(fields)[:FIELD_ROWS], "Customers": list(fields.values())[:FIELD_ROWS]})
     metadata = {
         "dry_run": dry_run,
+        "partial": partial,
         "row_count": dg.MetadataValue.int(len(frame)),
         "customers": dg.MetadataValue.int(int(frame["CustomerCode"].nunique())),
         **{f"customers_{reason.replace(' ', '_')}": dg.MetadataValue.int(int(per_customer.get(reason, 0)))

@@ -133,6 +133,10 @@ def upsert_customers(context: dg.AssetExecutionContext, config: UpsertConfig, fr
                           owner=f"Dagster run {context.run.run_id} ({default_owner()})",
                           lock_timeout=connector_settings.sync_lock_timeout, log=log)
     except (SyncError, App4SalesError) as exc:
+        stopped = getattr(exc, "result", None)
+        if stopped is not None and stopped.changes and dg.AssetKey(CHANGES) in context.selected_asset_keys:
+            # confirmed before the stop and recorded: the next run does not send them, so they are logged now
+            yield changes_output(stopped.changes, dry_run=False, partial=True)
         raise dg.Failure(description=str(exc), allow_retries=exc.transient) from None
 
     for failure in result.failures[:50]:

@@ -136,3 +136,21 @@ def test_materializing_the_change_log_alone_is_a_dry_run(sync):
     assert sync.sandbox.admin_api().events() == events
     keys = {e.asset_key for e in result.get_asset_materialization_events()}
     assert keys == {dg.AssetKey("customer_changes")}  # customer_upsert_batches is not materialized
+
+
+def test_a_run_that_stops_midway_logs_what_was_confirmed_before_it_fails(sync):
+    """What App4Sales confirmed before the stop is recorded, so the next run does not send it: the failing run
+    writes those customers' rows (``partial``), the next one the rest."""
+    write_customers(sync.customers_xml, [customer_xml(f"S{i:03d}", f"Kund {i}") for i in range(250)])
+    sync.sandbox.admin_api().add_fault("customers/batch", "POST", skip=1, times=50, status=503)
+    stopped = sync.run()
+    assert not stopped.success
+    stored = {c["CustomerCode"] for c in sync.sandbox.client().list_customers()}
+    partial = _rows(_changes(stopped))
+    assert len(stored) == 100 and {row[0] for row in partial} == stored and {row[1] for row in partial} == {"new"}
+    assert stopped.metadata("customer_changes")["partial"] is True
+    sync.sandbox.admin_api().clear_faults()
+    rest = sync.run()
+    assert rest.success, rest.failure_message()
+    assert {row[0] for row in _rows(_changes(rest))} == {f"S{i:03d}" for i in range(250)} - stored
+    assert rest.metadata("customer_changes")["partial"] is False
