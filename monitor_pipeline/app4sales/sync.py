@@ -813,7 +813,12 @@ def _locked_sync(client: SyncClient, customers, addresses, contacts, dashboards,
             stage = f"deactivating {len(plan.to_deactivate)} customers"
             result.deactivated = client.deactivate_customers(plan.to_deactivate)
             log.info("deactivated %d customers absent from the file", result.deactivated)
-            result.changes += [row for row in changes if row[1] == "deactivated"]
+            asked = [row for row in changes if row[1] == "deactivated"]
+            if result.deactivated != len(plan.to_deactivate):  # the answer is a count: which ones is unknown
+                log.warning("App4Sales deactivated %d of the %d customers asked; the change log lists them as "
+                            "'deactivation unconfirmed'", result.deactivated, len(plan.to_deactivate))
+                asked = [(row[0], "deactivation unconfirmed", *row[2:]) for row in asked]
+            result.changes += asked
         if writes:
             stage = "running script " + AFTER_SCRIPT
             _run_script(client, AFTER_SCRIPT, result, log)

@@ -1,4 +1,5 @@
-"""The mass-change guard (``check_mass_change`` in app4sales/sync.py) on the fake client: what it counts."""
+"""The mass-change guard (``check_mass_change`` in app4sales/sync.py) on the fake client: what it counts; and the
+change rows of deactivations, whose answer is only a count."""
 
 import pandas as pd
 import pytest
@@ -41,3 +42,19 @@ def test_the_refusal_quotes_a_huge_value_cut(tmp_path):
         _sync(client, frames, tmp_path)
     message = str(info.value)
     assert "CustomerNote" in message and "N" * 200 + "…" in message and len(message) < 5_000
+
+
+class _CountsLess(FakeClient):
+    def deactivate_customers(self, codes):
+        super().deactivate_customers(codes)
+        return len(codes) - 1  # an answer that does not add up
+
+
+@pytest.mark.parametrize("client_class, reason", [(FakeClient, "deactivated"), (_CountsLess, "deactivation unconfirmed")])
+def test_deactivations_are_logged_as_confirmed_only_when_the_count_adds_up(tmp_path, client_class, reason):
+    client = client_class()
+    frames = make_frames(N, with_dashboards=False)
+    _sync(client, frames, tmp_path)
+    fewer = tuple(f[~f["CustomerCode"].isin(["C000001", "C000002"])] for f in frames)
+    result = _sync(client, fewer, tmp_path, deactivate_missing=True, deactivate_max_fraction=0.5)
+    assert [row[:2] for row in result.changes] == [("C000001", reason), ("C000002", reason)]

@@ -1,7 +1,8 @@
 """Asset ``customer_changes``: what the upsert sent, field by field (:mod:`monitor_pipeline.app4sales.changes`).
 
 Materialized by the upsert's step (``customer_upsert_batches``) as a Parquet frame, one per tenant partition,
-with columns ``CustomerCode``, ``Reason`` (new / changed / reactivated / full refresh / deactivated),
+with columns ``CustomerCode``, ``Reason`` (new / changed / reactivated / full refresh / deactivated, or
+deactivation unconfirmed when App4Sales' count does not match),
 ``Field``, ``OldValue``, ``NewValue``: only what App4Sales confirmed in a real run, everything that would be
 sent in a dry run (``dry_run: true`` in its metadata). A run that stops midway (App4Sales away) still writes
 what was confirmed until then (``partial: true``) before it fails: the next run does not send those again. Metadata: the rows and customers per reason (numbers,
