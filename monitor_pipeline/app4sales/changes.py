@@ -16,11 +16,14 @@ to its hash. A customer the run sends is compared with it field by field (:func:
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
 import pandas as pd
+
+from monitor_pipeline.lib.json_text import compact_encoder
 
 CHANGE_COLUMNS = ("CustomerCode", "Reason", "Field", "OldValue", "NewValue")
 
@@ -28,11 +31,15 @@ CHANGE_COLUMNS = ("CustomerCode", "Reason", "Field", "OldValue", "NewValue")
 REASONS = {"new": "new", "changed": "changed", "inactive": "reactivated", "full_refresh": "full refresh"}
 
 _KEYED = {"Addresses": "AddressType", "Contacts": "FullName"}
+# an address's or contact's key in a Field path: up to the last "]" before a "." or the end (a contact's
+# FullName may hold a "]" itself)
+_RECORD_KEY = re.compile(r"^(Addresses|Contacts)\[.*\](?=\.|$)")
+_encode = compact_encoder(sort_keys=False, allow_nan=True)  # one C encoder: pack runs once per confirmed customer
 
 
 def pack(payload: Mapping) -> bytes:
     """The payload as kept in the state: compact JSON, zlib level 1 (about a third of the JSON's size)."""
-    return zlib.compress(json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), 1)
+    return zlib.compress(_encode(payload).encode("ascii"), 1)
 
 
 def unpack(blob: bytes | None) -> dict | None:
@@ -107,10 +114,14 @@ def changes_frame(rows: Iterable[tuple]) -> pd.DataFrame:
     return pd.DataFrame(list(rows), columns=list(CHANGE_COLUMNS), dtype="string")
 
 
+def folded_field(field: str) -> str:
+    """A Field path with its address or contact key folded (``Addresses[del].City`` → ``Addresses[*].City``)."""
+    return _RECORD_KEY.sub(r"\1[*]", field)
+
+
 def field_counts(changes: pd.DataFrame) -> dict[str, int]:
     """Customers per changed field, most first; an address or contact counts under its kind
-    (``Addresses[*].City``), so that "the delivery city of 900 customers" reads as one field."""
-    # the key is up to the last "]" before a "." or the end: a contact's FullName may hold a "]" itself
-    fields = changes["Field"].dropna().str.replace(r"^(Addresses|Contacts)\[.*\](?=\.|$)", r"\1[*]", regex=True)
+    (:func:`folded_field`), so that "the delivery city of 900 customers" reads as one field."""
+    fields = changes["Field"].dropna().str.replace(_RECORD_KEY, r"\1[*]", regex=True)
     counted = pd.DataFrame({"code": changes.loc[fields.index, "CustomerCode"], "field": fields}).drop_duplicates()
     return {str(k): int(v) for k, v in counted["field"].value_counts().items()}
