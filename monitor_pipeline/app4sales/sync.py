@@ -68,7 +68,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from monitor_pipeline.app4sales.changes import customer_changes, field_counts, changes_frame, pack, unpack
+from monitor_pipeline.app4sales.changes import (customer_changes, field_counts, changes_frame, folded_field, pack,
+                                                unpack)
 from monitor_pipeline.app4sales.errors import App4SalesError, BatchRejectedError
 from monitor_pipeline.app4sales.hash_cache import HashCache, frames_key
 from monitor_pipeline.app4sales.payload import (
@@ -476,10 +477,7 @@ def check_mass_change(plan: SyncPlan, settings: SyncSettings, changes: list[tupl
     examples, seen = [], set()
     top = list(fields)[:3]
     for code, _reason, name, old, new in frame.itertuples(index=False, name=None):
-        generic = name
-        for kind in ("Addresses", "Contacts"):
-            if name.startswith(kind + "["):
-                generic = kind + "[*]" + name[name.rindex("]") + 1:]  # as field_counts folds it
+        generic = folded_field(name)
         if generic in top and generic not in seen:
             seen.add(generic)
             examples.append((code, name, old, new))
@@ -807,8 +805,7 @@ def _locked_sync(client: SyncClient, customers, addresses, contacts, dashboards,
         _record_dashboards(leftover, state, result)
         if leftover.error is not None:
             raise leftover.error
-        confirmed = result.confirmed_codes
-        result.changes = [row for row in changes if row[0] in confirmed]
+        result.changes = _confirmed_changes(changes, result)
         if plan.to_deactivate:
             stage = f"deactivating {len(plan.to_deactivate)} customers"
             result.deactivated = client.deactivate_customers(plan.to_deactivate)
@@ -827,7 +824,7 @@ def _locked_sync(client: SyncClient, customers, addresses, contacts, dashboards,
     except App4SalesError as exc:  # App4SalesTransientError and App4SalesProtocolError included
         finish()
         if not result.changes:  # what was confirmed before the stop (the next run does not send it again)
-            result.changes = [row for row in changes if row[0] in result.confirmed_codes and row[1] != "deactivated"]
+            result.changes = _confirmed_changes(changes, result)
         confirmed = result.created + result.updated + result.reactivated
         remaining = len(plan.to_send) - confirmed - len(result.failures)
         raise SyncInterruptedError(
@@ -902,6 +899,11 @@ def _send_batches(client: SyncClient, batches: list[range], plan: SyncPlan, stat
         for problems in (result.failures, result.unconfirmed):
             problems.sort(key=lambda problem: order.get(problem["CustomerCode"], -1))
     return stopped
+
+
+def _confirmed_changes(changes: list[tuple], result: SyncResult) -> list[tuple]:
+    """The change-log rows of the customers App4Sales' answers confirmed (a deactivated code is never sent)."""
+    return [row for row in changes if row[0] in result.confirmed_codes]
 
 
 def _record_batch(outcome: _BatchOutcome, plan: SyncPlan, state: AnyState, result: SyncResult) -> None:

@@ -18,6 +18,7 @@ from monitor_pipeline.app4sales.changes import changes_frame, field_counts
 from monitor_pipeline.defs.customer_sync.frame_metadata import table_entries
 
 ASSET = "customer_changes"
+KEY = dg.AssetKey(ASSET)
 DESCRIPTION = ("What the last sync sent, one row per changed field (CustomerCode, Reason, Field, OldValue, NewValue); "
                "a new or deactivated customer is one row. A dry run writes what it would send.")
 FIELD_ROWS = 30

@@ -29,7 +29,7 @@ import pandas as pd
 from monitor_pipeline.app4sales.errors import App4SalesError
 from monitor_pipeline.app4sales.settings import SyncOptions, SyncSettings
 from monitor_pipeline.app4sales.sync import SyncError, SyncPreview, preview_sync
-from monitor_pipeline.defs.customer_sync.change_log import ASSET as CHANGES, changes_output
+from monitor_pipeline.defs.customer_sync.change_log import KEY as CHANGES_KEY, changes_output
 from monitor_pipeline.defs.customer_sync.frame_metadata import table_entries
 from monitor_pipeline.lib.log_relay import LogRelay
 from monitor_pipeline.resources.app4sales import App4SalesApi
@@ -103,5 +103,5 @@ def dry_run(context: dg.AssetExecutionContext, config, frames: tuple[pd.DataFram
         yield dg.AssetCheckResult(asset_key=UPSERT, check_name="no_failed_customers", passed=True,
                                   description="Dry run: nothing was sent, so no customer could fail.",
                                   metadata={"dry_run": True, "failed": 0, "unconfirmed": 0})
-    if dg.AssetKey(CHANGES) in context.selected_asset_keys:
+    if CHANGES_KEY in context.selected_asset_keys:
         yield changes_output(preview.changes, dry_run=True)

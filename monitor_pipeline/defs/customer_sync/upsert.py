@@ -28,8 +28,8 @@ from monitor_pipeline.app4sales.state import default_owner
 from monitor_pipeline.app4sales.settings import SyncOptions, SyncSettings
 from monitor_pipeline.app4sales.sync import SyncError, run_sync
 from monitor_pipeline.defs.customer_sync.change_log import ASSET as CHANGES, DESCRIPTION as CHANGES_DESCRIPTION, \
-    changes_output
-from monitor_pipeline.defs.customer_sync.dry_run import dry_run
+    KEY as CHANGES_KEY, changes_output
+from monitor_pipeline.defs.customer_sync.dry_run import UPSERT, dry_run
 from monitor_pipeline.lib.log_relay import LogRelay
 from monitor_pipeline.resources.app4sales import App4SalesApi
 from monitor_pipeline.resources.connector_settings import ConnectorSettings
@@ -70,7 +70,7 @@ def build_customer_upsert_batches(partitions_def: dg.PartitionsDefinition | None
                                  kinds={"pandas", "parquet"}, description=CHANGES_DESCRIPTION),
         },
         internal_asset_deps={"customer_upsert_batches": inputs,
-                             CHANGES: inputs | {dg.AssetKey("customer_upsert_batches")}},
+                             CHANGES: inputs | {UPSERT}},
         can_subset=True,  # customer_changes alone is a dry run: it plans and sends nothing (dry_run.py)
         partitions_def=partitions_def,
         retry_policy=retry_policy,
@@ -85,7 +85,7 @@ def build_customer_upsert_batches(partitions_def: dg.PartitionsDefinition | None
         tenant = tenancy.for_context(context)
         frames = (customers, customer_addresses, customer_contacts, customer_dashboards)
         present = customer_rejections["CustomerCode"].dropna().tolist()  # in the file, so never "absent"
-        if config.dry_run or dg.AssetKey("customer_upsert_batches") not in context.selected_asset_keys:
+        if config.dry_run or UPSERT not in context.selected_asset_keys:
             yield from dry_run(context, config, frames, tenant.app4sales, tenant.settings, present_codes=present)
             return
         yield from upsert_customers(context, config, frames, tenant.app4sales, tenant.settings, present_codes=present)
@@ -134,7 +134,7 @@ def upsert_customers(context: dg.AssetExecutionContext, config: UpsertConfig, fr
                           lock_timeout=connector_settings.sync_lock_timeout, log=log)
     except (SyncError, App4SalesError) as exc:
         stopped = getattr(exc, "result", None)
-        if stopped is not None and stopped.changes and dg.AssetKey(CHANGES) in context.selected_asset_keys:
+        if stopped is not None and stopped.changes and CHANGES_KEY in context.selected_asset_keys:
             # confirmed before the stop and recorded: the next run does not send them, so they are logged now
             yield changes_output(stopped.changes, dry_run=False, partial=True)
         raise dg.Failure(description=str(exc), allow_retries=exc.transient) from None
@@ -182,5 +182,5 @@ def upsert_customers(context: dg.AssetExecutionContext, config: UpsertConfig, fr
                       "examples": "; ".join(f"{f['CustomerCode']}: {f['message']}" for f in problems[:5])[:1000]},
         )],
     )
-    if dg.AssetKey(CHANGES) in context.selected_asset_keys:
+    if CHANGES_KEY in context.selected_asset_keys:
         yield changes_output(result.changes, dry_run=False)
