@@ -40,7 +40,6 @@ class AckRow:
     age_hours: float
     status: str  # arrived, pending or overdue
     taken: bool | None  # the file is gone from customers/; None: the folder could not be listed
-    arrived_at: datetime | None = None
 
 
 @dataclass
@@ -85,8 +84,7 @@ def acknowledge(records: Iterable[ExportRecord], present_codes: Iterable[str], f
                 newly_taken.append(record.code)
         age = max(0.0, (now - record.exported_at).total_seconds() / 3600)
         status = ARRIVED if arrived else (OVERDUE if age > ack_hours else PENDING)
-        rows.append(AckRow(record.code, record.guid, record.file, record.exported_at, round(age, 2), status, taken,
-                           record.arrived_at or (now if arrived else None)))
+        rows.append(AckRow(record.code, record.guid, record.file, record.exported_at, round(age, 2), status, taken))
     order = {OVERDUE: 0, PENDING: 1, ARRIVED: 2}
     rows.sort(key=lambda r: (order[r.status], -r.age_hours, r.code))
     return Acknowledgment(rows, ack_hours, newly_arrived, newly_taken)

@@ -123,6 +123,16 @@ def _same_bytes(transport: Any, path: str, data: bytes) -> bool:
         return local.read_bytes() == data
 
 
+def folder_listing(transport: Any, folder: str) -> list[str]:
+    """The names in ``folder``; none when the folder does not exist (yet)."""
+    try:
+        return list(transport.listdir(folder))
+    except RemoteNotFoundError as exc:
+        if exc.kind == "folder":
+            return []
+        raise
+
+
 def already_delivered(transport: Any, path: str, data: bytes, where: str = "") -> bool:
     """True when ``path`` already holds ``data``; False when neither it nor a case variant exists.
 
@@ -130,12 +140,7 @@ def already_delivered(transport: Any, path: str, data: bytes, where: str = "") -
     whose name equals it ignoring case (the same file on a case-insensitive server, SPEC §6).
     """
     folder, name = path.rsplit("/", 1)
-    try:
-        names = transport.listdir(folder)
-    except RemoteNotFoundError as exc:
-        if exc.kind == "folder":
-            return False  # no folder yet: nothing can collide
-        raise
+    names = folder_listing(transport, folder)  # no folder yet: nothing can collide
     if name in names:
         if _same_bytes(transport, path, data):
             return True

@@ -19,13 +19,13 @@ import dagster as dg
 
 from monitor_pipeline.export.acknowledgment import (Acknowledgment, AckRow, acknowledge, note_acknowledgment,
                                                     recorded_exports)
-from monitor_pipeline.export.export_customer import EXPORT_FOLDER
+from monitor_pipeline.export.export_customer import EXPORT_FOLDER, folder_listing
 from monitor_pipeline.export.settings import ExportSettings
 from monitor_pipeline.lib.settings import variable_of
 from monitor_pipeline.resources.file_transport import MonitorFileTransport
 from monitor_pipeline.resources.storage import FRAME_SUFFIX, MonitorStorage
 from monitor_pipeline.resources.tenancy import MonitorTenancy, tenant_of
-from monitor_pipeline.transport import RemoteNotFoundError, TransportError
+from monitor_pipeline.transport import TransportError
 
 CHECK_NAME = "exported_customers_arrived"
 CUSTOMERS = dg.AssetKey("customers")
@@ -48,12 +48,7 @@ def folder_names(monitor_ftp: MonitorFileTransport) -> tuple[list[str] | None, s
     """The names in Monitor's ``customers/`` (empty when it does not exist), or ``(None, why)``."""
     try:
         with monitor_ftp.open() as transport:
-            try:
-                return list(transport.listdir(EXPORT_FOLDER)), None
-            except RemoteNotFoundError as exc:
-                if exc.kind == "folder":
-                    return [], None
-                raise
+            return folder_listing(transport, EXPORT_FOLDER), None
     except TransportError as exc:
         return None, str(exc)
 
@@ -63,7 +58,8 @@ def present_codes(storage: MonitorStorage, partition: str | None) -> set[str]:
     codes: set[str] = set()
     for asset in ("customers", "customer_rejections"):
         frame = storage.read_frame(storage.path_for([asset], FRAME_SUFFIX, partition), columns=["CustomerCode"])
-        codes.update(str(code) for code in frame["CustomerCode"].dropna() if str(code))
+        values = frame["CustomerCode"].dropna().astype(str)
+        codes.update(values[values != ""])
     return codes
 
 
